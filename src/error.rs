@@ -1,0 +1,126 @@
+//! The crate's one error type.
+
+use tch::{Kind, TchError};
+
+use crate::method::PruningType;
+
+/// Everything that can go wrong in `tch-prune`.
+///
+/// Each variant names the parameter at fault, the value it had and the limit it broke, so a
+/// caller can react to it programmatically; the messages are lower-case and meant for logs.
+/// A call that returns an error leaves its inputs (tensors, masks, models) exactly as they were.
+///
+/// PyTorch raises `TypeError`, `ValueError`, `IndexError`, `AttributeError` or an assertion for
+/// these conditions (see the spec, §10); the mapping is given on each variant. Conditions that
+/// PyTorch checks at run time but Rust's types rule out (an amount that is a string, a method
+/// that is not a pruning method, a structured method without `dim`, an unknown pruning type)
+/// have no variant.
+///
+/// ```
+/// use tch_prune::{Amount, L1Unstructured, PruneError};
+///
+/// // PyTorch: `ValueError` from `L1Unstructured(amount=1.1)`.
+/// let err = L1Unstructured::new(1.1).unwrap_err();
+/// assert!(matches!(err, PruneError::FractionOutOfRange { value } if value == 1.1));
+/// assert_eq!(err.to_string(), "amount: fraction 1.1 is outside [0, 1]");
+/// # let _ = Amount::Count(1);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PruneError {
+    /// A fractional amount outside `[0, 1]`, or NaN. PyTorch: `ValueError` at construction
+    /// (NaN only fails later, when the count is computed; we reject it up front).
+    #[error("amount: fraction {value} is outside [0, 1]")]
+    FractionOutOfRange {
+        /// The fraction that was given.
+        value: f64,
+    },
+
+    /// A negative absolute count. PyTorch: `ValueError` at construction.
+    #[error("amount: count {value} is negative; a count must be >= 0")]
+    NegativeCount {
+        /// The count that was given.
+        value: i64,
+    },
+
+    /// The number of units to prune exceeds the units available (inside a container: the
+    /// units still unpruned). PyTorch: `ValueError` from `_validate_pruning_amount`.
+    #[error("amount: cannot prune {requested} units, only {available} are available")]
+    AmountTooLarge {
+        /// Units the amount asks for.
+        requested: i64,
+        /// Units that can be pruned.
+        available: i64,
+    },
+
+    /// A structured method met a tensor with fewer than two dimensions. PyTorch: `ValueError`
+    /// from `_validate_structured_pruning`.
+    #[error("importance: structured pruning needs a tensor with at least 2 dimensions, got shape {shape:?}")]
+    NotStructured {
+        /// Shape of the tensor that was given.
+        shape: Vec<i64>,
+    },
+
+    /// `dim` does not index the tensor (`dim >= ndim` or `dim < -ndim`). PyTorch:
+    /// `IndexError`.
+    #[error("dim: {dim} is out of range for a tensor with {ndim} dimensions")]
+    DimOutOfRange {
+        /// The dimension that was asked for.
+        dim: i64,
+        /// The number of dimensions of the tensor.
+        ndim: i64,
+    },
+
+    /// Two tensors that must have one shape do not. PyTorch: `AssertionError` (importance
+    /// scores, custom masks) or a libtorch error (default masks).
+    #[error("{parameter}: shape {actual:?} does not match the expected shape {expected:?}")]
+    ShapeMismatch {
+        /// The argument whose shape is wrong (`"importance_scores"`, `"default_mask"`, ...).
+        parameter: &'static str,
+        /// The shape it must have.
+        expected: Vec<i64>,
+        /// The shape it has.
+        actual: Vec<i64>,
+    },
+
+    /// A norm order that is not a number (NaN). PyTorch accepts it and fails inside `torch.norm`.
+    #[error("n: {value} is not a valid norm order (any p that is not NaN, inf, -inf or fro)")]
+    InvalidNorm {
+        /// The order that was given.
+        value: f64,
+    },
+
+    /// A method cannot score a tensor of this kind (random or norm-based methods on integer
+    /// tensors). PyTorch: `NotImplementedError` from libtorch.
+    #[error("{parameter}: tensors of kind {kind:?} are not supported here; expected {expected}")]
+    UnsupportedKind {
+        /// The argument whose kind is wrong.
+        parameter: &'static str,
+        /// The kind it has.
+        kind: Kind,
+        /// What is accepted.
+        expected: &'static str,
+    },
+
+    /// `compute_mask` on a container that holds no method. PyTorch: `IndexError` from
+    /// `self._pruning_methods[-1]`.
+    #[error("container: compute_mask needs at least one pruning method, the container is empty")]
+    EmptyContainer,
+
+    /// A method whose pruning type the operation does not accept (global pruning takes only
+    /// unstructured methods). PyTorch: `TypeError`.
+    #[error("pruning_method: {operation} needs an unstructured method, found {found:?}")]
+    WrongPruningType {
+        /// The operation that refused it.
+        operation: &'static str,
+        /// The method's pruning type.
+        found: PruningType,
+    },
+
+    /// An error raised by libtorch (through tch's fallible `f_*` calls).
+    #[error(transparent)]
+    Torch(#[from] TchError),
+}
+
+/// `Result` with [`PruneError`].
+pub type Result<T, E = PruneError> = std::result::Result<T, E>;

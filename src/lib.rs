@@ -1,0 +1,60 @@
+//! # tch-prune
+//!
+//! PyTorch's `torch.nn.utils.prune` for [`tch`]: the same pruning methods, the same masks (bit
+//! for bit, seeded random methods included) and the same names, with typed errors.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use tch::Tensor;
+//! use tch_prune::{L1Unstructured, LnStructured, PruningContainer, PruningMethod};
+//!
+//! let w = Tensor::from_slice(&[0.1f32, -2.0, 0.3, 4.0, -0.5, 6.0]).reshape([2, 3]);
+//!
+//! // Prune the two entries of smallest magnitude (PyTorch: L1Unstructured(amount=2)).
+//! let mask = L1Unstructured::new(2)?.compute_mask(&w, &w.ones_like())?;
+//! assert_eq!(Vec::<f32>::try_from(&mask.reshape([-1]))?, vec![0., 1., 0., 1., 1., 1.]);
+//!
+//! // Then half of the remaining columns by L2 norm, on top of that mask.
+//! let mut history = PruningContainer::new();
+//! history.add_pruning_method(Box::new(L1Unstructured::new(2)?));
+//! history.add_pruning_method(Box::new(LnStructured::new(0.5, 2, 1)?));
+//! let mask = history.compute_mask(&(&w * &mask), &mask)?;
+//! assert_eq!(Vec::<f32>::try_from(&mask.reshape([-1]))?, vec![0., 0., 0., 0., 0., 1.]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## What is here
+//!
+//! * [`PruningMethod`]: the trait every method implements (object-safe; implement
+//!   `compute_mask` and `pruning_type` to write your own).
+//! * The built-in methods [`Identity`], [`RandomUnstructured`], [`L1Unstructured`],
+//!   [`RandomStructured`], [`LnStructured`] and [`CustomFromMask`], with [`Amount`],
+//!   [`Norm`] and [`PruningType`].
+//! * [`PruningContainer`]: a pruning history and PyTorch's rule for combining a new method
+//!   with the earlier masks.
+//! * [`PruneError`]: the one error type.
+//!
+//! ## Parity with PyTorch
+//!
+//! Masks are computed with the same libtorch operations PyTorch uses (`topk`, `kthvalue`,
+//! `rand_like`, `rand`, `norm`), so they are identical to PyTorch's on the same backend,
+//! including which entries go when magnitudes tie and, after `tch::manual_seed(s)`, the random
+//! methods. Mask kinds follow PyTorch's rules (the parameter's kind, or the importance kind in
+//! a container or for structured methods). The differences are deliberate and documented where
+//! they occur: NaN amounts and NaN norm orders are rejected at construction, `"nuc"` is not
+//! offered, a container never modifies the caller's mask, and custom masks follow the device of
+//! the mask they combine with.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod container;
+mod error;
+mod method;
+
+pub use container::PruningContainer;
+pub use error::{PruneError, Result};
+pub use method::{
+    Amount, CustomFromMask, Identity, L1Unstructured, LnStructured, Norm, PruningMethod,
+    PruningType, RandomStructured, RandomUnstructured,
+};

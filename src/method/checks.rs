@@ -1,0 +1,95 @@
+//! Validation and tensor helpers shared by the methods and the container.
+
+use tch::{Kind, Tensor};
+
+use crate::error::{PruneError, Result};
+
+/// Resolves a Python-style `dim` (negative counts from the end) against `ndim` dimensions.
+pub(crate) fn normalize_dim(dim: i64, ndim: i64) -> Result<i64> {
+    let resolved = if dim < 0 { dim + ndim } else { dim };
+    if (0..ndim).contains(&resolved) {
+        Ok(resolved)
+    } else {
+        Err(PruneError::DimOutOfRange { dim, ndim })
+    }
+}
+
+/// Fails with [`PruneError::ShapeMismatch`] unless `actual` has the shape `expected`.
+pub(crate) fn check_same_shape(
+    parameter: &'static str,
+    expected: &[i64],
+    actual: &Tensor,
+) -> Result<()> {
+    let actual = actual.size();
+    if actual != expected {
+        return Err(PruneError::ShapeMismatch { parameter, expected: expected.to_vec(), actual });
+    }
+    Ok(())
+}
+
+/// Structured methods need "channels": at least two dimensions.
+pub(crate) fn check_structured(t: &Tensor) -> Result<()> {
+    if t.dim() < 2 {
+        return Err(PruneError::NotStructured { shape: t.size() });
+    }
+    Ok(())
+}
+
+/// Random and norm-based scoring need floating-point values.
+pub(crate) fn check_floating(parameter: &'static str, t: &Tensor) -> Result<()> {
+    if !t.is_floating_point() {
+        return Err(PruneError::UnsupportedKind {
+            parameter,
+            kind: t.kind(),
+            expected: "a floating-point tensor",
+        });
+    }
+    Ok(())
+}
+
+/// A fresh contiguous copy with the same kind and device, detached from autograd
+/// (`t.detach().clone(memory_format=torch.contiguous_format)`).
+pub(crate) fn contiguous_copy(t: &Tensor) -> Result<Tensor> {
+    let mut copy = Tensor::f_empty(t.size(), (t.kind(), t.device()))?;
+    tch::no_grad(|| copy.f_copy_(t))?;
+    Ok(copy)
+}
+
+/// The positions of the `true` entries of a 1-D bool tensor, as an int64 index vector.
+pub(crate) fn true_positions(flags: &Tensor) -> Result<Tensor> {
+    Ok(flags.f_nonzero()?.f_reshape([-1])?)
+}
+
+/// `t.to(kind)`, always returning a new tensor (libtorch returns `t` itself when the kind
+/// already matches, and the callers go on to write into the result).
+pub(crate) fn to_kind_copy(t: &Tensor, kind: Kind) -> Result<Tensor> {
+    if t.kind() == kind {
+        contiguous_copy(t)
+    } else {
+        Ok(t.f_to_kind(kind)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_dim_is_python_style() {
+        assert_eq!(normalize_dim(-1, 3).unwrap(), 2);
+        assert_eq!(normalize_dim(0, 3).unwrap(), 0);
+        assert!(matches!(normalize_dim(3, 3), Err(PruneError::DimOutOfRange { dim: 3, ndim: 3 })));
+        assert!(matches!(
+            normalize_dim(-4, 3),
+            Err(PruneError::DimOutOfRange { dim: -4, ndim: 3 })
+        ));
+    }
+
+    #[test]
+    fn contiguous_copy_does_not_alias() {
+        let t = Tensor::from_slice(&[1.0f32, 2.0]);
+        let c = contiguous_copy(&t).unwrap();
+        let _ = c.f_view([-1]).unwrap().f_fill_(0.0).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&t).unwrap(), vec![1.0, 2.0]);
+    }
+}

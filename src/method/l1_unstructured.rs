@@ -1,0 +1,74 @@
+//! [`L1Unstructured`]: prunes the entries of smallest magnitude.
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use super::checks::{check_same_shape, contiguous_copy};
+use super::{Amount, PruningMethod, PruningType};
+use crate::error::Result;
+
+/// Prunes the `k` entries with the smallest absolute value.
+///
+/// `k` comes from the [`Amount`]: a count, or a fraction of the entries rounded half-to-even.
+/// Exactly `k` entries are zeroed even when magnitudes tie (selection by count, not by
+/// threshold); which tied entries go is decided by libtorch's `topk`, as in PyTorch, so masks
+/// are bit-identical to PyTorch's on the same backend. NaN counts as the largest magnitude.
+///
+/// ```
+/// use tch::Tensor;
+/// use tch_prune::{L1Unstructured, PruningMethod};
+///
+/// let w = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0, -4.0, -3.0, -2.0, -1.0]).reshape([2, 4]);
+/// let mask = L1Unstructured::new(2)?.compute_mask(&w, &w.ones_like())?;
+/// assert_eq!(Vec::<f32>::try_from(&mask.reshape([-1]))?, vec![0., 1., 1., 1., 1., 1., 1., 0.]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// PyTorch equivalent: `torch.nn.utils.prune.L1Unstructured(amount)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct L1Unstructured {
+    #[serde(deserialize_with = "super::deserialize_valid_amount")]
+    amount: Amount,
+}
+
+impl L1Unstructured {
+    /// Creates the method; an integer amount is a count, a float a fraction.
+    ///
+    /// # Errors
+    /// [`PruneError::NegativeCount`](crate::PruneError::NegativeCount) or
+    /// [`PruneError::FractionOutOfRange`](crate::PruneError::FractionOutOfRange).
+    ///
+    /// ```
+    /// use tch_prune::L1Unstructured;
+    /// assert!(L1Unstructured::new(0.3).is_ok());
+    /// assert!(L1Unstructured::new(-1).is_err());
+    /// ```
+    pub fn new(amount: impl Into<Amount>) -> Result<Self> {
+        Ok(Self { amount: amount.into().validate()? })
+    }
+
+    /// How much the method prunes.
+    pub fn amount(&self) -> Amount {
+        self.amount
+    }
+}
+
+impl PruningMethod for L1Unstructured {
+    /// The mask is a copy of `default_mask` (same kind) with the `k` smallest `|importance|`
+    /// entries set to zero, chosen over the whole tensor.
+    fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
+        check_same_shape("default_mask", &importance.size(), default_mask)?;
+        let k = self.amount.count_for(importance.numel() as i64)?;
+        let mask = contiguous_copy(default_mask)?;
+        if k != 0 {
+            let scores = importance.f_abs()?.f_reshape([-1])?;
+            let (_, indices) = scores.f_topk(k, 0, false, true)?;
+            _ = mask.f_view([-1])?.f_index_fill_(0, &indices, 0)?;
+        }
+        Ok(mask)
+    }
+
+    fn pruning_type(&self) -> PruningType {
+        PruningType::Unstructured
+    }
+}

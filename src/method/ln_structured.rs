@@ -1,0 +1,97 @@
+//! [`LnStructured`]: prunes the channels of smallest `Ln` norm.
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use super::checks::{check_floating, check_same_shape, check_structured, normalize_dim};
+use super::{Amount, Norm, PruningMethod, PruningType};
+use crate::error::Result;
+
+/// Prunes the `k` channels (slices along `dim`) with the smallest norm of order `n`.
+///
+/// The norm of a channel is taken over every other axis. The `nch - k` channels with the
+/// largest norms are kept (libtorch `topk`, so ties and NaN norms resolve as in PyTorch).
+/// Channels are counted along `dim`; a negative `dim` counts from the end.
+///
+/// ```
+/// use tch::Tensor;
+/// use tch_prune::{LnStructured, PruningMethod};
+///
+/// let w = Tensor::from_slice(&[1.0f32, 1.0, 5.0, 5.0, 2.0, 2.0]).reshape([3, 2]);
+/// let mask = LnStructured::new(1, 2, 0)?.compute_mask(&w, &w.ones_like())?;
+/// assert_eq!(Vec::<f32>::try_from(&mask.reshape([-1]))?, vec![0., 0., 1., 1., 1., 1.]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// PyTorch equivalent: `torch.nn.utils.prune.LnStructured(amount, n, dim)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LnStructured {
+    #[serde(deserialize_with = "super::deserialize_valid_amount")]
+    amount: Amount,
+    n: Norm,
+    dim: i64,
+}
+
+impl LnStructured {
+    /// Creates the method. `dim` is checked against the tensor when the mask is computed (as in
+    /// PyTorch, the same method can prune tensors of different ranks).
+    ///
+    /// # Errors
+    /// [`PruneError::NegativeCount`](crate::PruneError::NegativeCount),
+    /// [`PruneError::FractionOutOfRange`](crate::PruneError::FractionOutOfRange) or
+    /// [`PruneError::InvalidNorm`](crate::PruneError::InvalidNorm).
+    ///
+    /// ```
+    /// use tch_prune::{LnStructured, Norm};
+    /// let m = LnStructured::new(0.3, 2, 0)?;
+    /// assert_eq!(m.n(), Norm::P(2.0));
+    /// assert!(LnStructured::new(0.3, f64::NAN, 0).is_err());
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn new(amount: impl Into<Amount>, n: impl Into<Norm>, dim: i64) -> Result<Self> {
+        Ok(Self { amount: amount.into().validate()?, n: n.into().validate()?, dim })
+    }
+
+    /// How much the method prunes.
+    pub fn amount(&self) -> Amount {
+        self.amount
+    }
+
+    /// The norm order.
+    pub fn n(&self) -> Norm {
+        self.n
+    }
+
+    /// The dimension whose slices are pruned.
+    pub fn dim(&self) -> i64 {
+        self.dim
+    }
+}
+
+impl PruningMethod for LnStructured {
+    /// With `k == 0` the result is `default_mask` itself; otherwise a new mask of the
+    /// importance tensor's kind: ones on the kept channels, times `default_mask`.
+    fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
+        check_same_shape("default_mask", &importance.size(), default_mask)?;
+        check_structured(importance)?;
+        let dim = normalize_dim(self.dim, importance.dim() as i64)?;
+        let channels = importance.size()[dim as usize];
+        let k = self.amount.count_for(channels)?;
+        // PyTorch computes the norms before looking at k, so integer tensors fail even when
+        // nothing is pruned.
+        check_floating("importance", importance)?;
+        if k == 0 {
+            return Ok(default_mask.shallow_clone());
+        }
+        let norms = self.n.channel_norms(importance, dim)?;
+        let (_, keep) = norms.f_topk(channels - k, 0, true, true)?;
+        let mut mask = importance.f_zeros_like()?;
+        _ = mask.f_index_fill_(dim, &keep, 1)?;
+        _ = mask.f_mul_(&default_mask.f_to_kind(mask.kind())?)?;
+        Ok(mask)
+    }
+
+    fn pruning_type(&self) -> PruningType {
+        PruningType::Structured { dim: self.dim }
+    }
+}

@@ -1,0 +1,148 @@
+//! Pruning methods: the [`PruningMethod`] trait and PyTorch's built-in methods, one per file.
+
+mod amount;
+mod checks;
+mod custom_from_mask;
+mod identity;
+mod l1_unstructured;
+mod ln_structured;
+mod norm;
+mod pruning_type;
+mod random_structured;
+mod random_unstructured;
+
+pub use amount::Amount;
+pub use custom_from_mask::CustomFromMask;
+pub use identity::Identity;
+pub use l1_unstructured::L1Unstructured;
+pub use ln_structured::LnStructured;
+pub use norm::Norm;
+pub use pruning_type::PruningType;
+pub use random_structured::RandomStructured;
+pub use random_unstructured::RandomUnstructured;
+
+pub(crate) use amount::deserialize_valid as deserialize_valid_amount;
+pub(crate) use checks::{check_same_shape, normalize_dim, to_kind_copy, true_positions};
+
+use std::fmt;
+
+use tch::Tensor;
+
+use crate::error::Result;
+
+/// A way of choosing which entries of a tensor to prune.
+///
+/// Implement the two required methods to write your own method; everything else in the crate
+/// (containers, model-level pruning, global pruning) works with it. The trait is object-safe:
+/// `Box<dyn PruningMethod>` is how containers store a pruning history.
+///
+/// `compute_mask` receives the *importance* tensor (the parameter itself unless importance
+/// scores were given) and the mask from earlier pruning (`default_mask`, all ones the first
+/// time), and returns a mask of the same shape that keeps every zero of `default_mask`. It must
+/// not modify its arguments.
+///
+/// ```
+/// use tch::{Kind, Tensor};
+/// use tch_prune::{PruningMethod, PruningType, Result};
+///
+/// /// Prunes every other entry (the tutorial's `FooBarPruningMethod`).
+/// #[derive(Debug)]
+/// struct EveryOther;
+///
+/// impl PruningMethod for EveryOther {
+///     fn compute_mask(&self, _importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
+///         let mask = default_mask.f_contiguous()?.f_detach_copy()?;
+///         let _ = mask.f_view([-1])?.f_slice(0, 0, None, 2)?.f_fill_(0)?;
+///         Ok(mask)
+///     }
+///     fn pruning_type(&self) -> PruningType {
+///         PruningType::Unstructured
+///     }
+/// }
+///
+/// let t = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]);
+/// let pruned = EveryOther.prune(&t, None, None)?;
+/// assert_eq!(Vec::<f32>::try_from(&pruned)?, vec![0.0, 2.0, 0.0, 4.0]);
+///
+/// // Object-safe: methods can be stored as trait objects.
+/// let methods: Vec<Box<dyn PruningMethod>> = vec![Box::new(EveryOther)];
+/// assert_eq!(methods[0].pruning_type(), PruningType::Unstructured);
+/// # let _ = Kind::Float;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// PyTorch equivalent: subclassing `torch.nn.utils.prune.BasePruningMethod` and defining
+/// `PRUNING_TYPE` and `compute_mask`.
+pub trait PruningMethod: fmt::Debug + Send {
+    /// Computes the mask for `importance`, on top of `default_mask` (same shape).
+    ///
+    /// # Errors
+    /// Whatever the method finds wrong with its inputs (an amount larger than the available
+    /// units, a bad `dim`, a shape mismatch, a libtorch error).
+    ///
+    /// PyTorch equivalent: `method.compute_mask(t, default_mask)`.
+    fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor>;
+
+    /// What the method prunes: single entries, whole slices along a `dim`, or the whole tensor
+    /// at once. Decides how a [`PruningContainer`](crate::PruningContainer) slices the tensor
+    /// before calling the method.
+    ///
+    /// PyTorch equivalent: the class attribute `PRUNING_TYPE`.
+    fn pruning_type(&self) -> PruningType;
+
+    /// Returns `t * compute_mask(importance, default_mask)`: the pruned copy of a bare tensor.
+    ///
+    /// `default_mask` defaults to ones; `importance_scores` defaults to `t` and must have the
+    /// shape of `t`. No container logic runs: for magnitude pruning the smallest entries are
+    /// taken over the whole tensor, including entries `default_mask` already zeroed (as in
+    /// PyTorch).
+    ///
+    /// # Errors
+    /// [`PruneError::ShapeMismatch`](crate::PruneError::ShapeMismatch) when
+    /// `importance_scores` or `default_mask` does not have the shape of `t`, and the errors of
+    /// [`compute_mask`](PruningMethod::compute_mask).
+    ///
+    /// ```
+    /// use tch::Tensor;
+    /// use tch_prune::{L1Unstructured, PruningMethod};
+    ///
+    /// let t = Tensor::from_slice(&[1.0f32, -5.0, 3.0, 0.5]);
+    /// let pruned = L1Unstructured::new(2)?.prune(&t, None, None)?;
+    /// assert_eq!(Vec::<f32>::try_from(&pruned)?, vec![0.0, -5.0, 3.0, 0.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// PyTorch equivalent: `method.prune(t, default_mask=None, importance_scores=None)`.
+    fn prune(
+        &self,
+        t: &Tensor,
+        default_mask: Option<&Tensor>,
+        importance_scores: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let importance = match importance_scores {
+            Some(scores) => {
+                check_same_shape("importance_scores", &t.size(), scores)?;
+                scores
+            }
+            None => t,
+        };
+        let mask = match default_mask {
+            Some(mask) => {
+                check_same_shape("default_mask", &t.size(), mask)?;
+                self.compute_mask(importance, mask)?
+            }
+            None => self.compute_mask(importance, &t.f_ones_like()?)?,
+        };
+        Ok(t.f_mul(&mask)?)
+    }
+}
+
+impl<M: PruningMethod + ?Sized> PruningMethod for Box<M> {
+    fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
+        (**self).compute_mask(importance, default_mask)
+    }
+
+    fn pruning_type(&self) -> PruningType {
+        (**self).pruning_type()
+    }
+}

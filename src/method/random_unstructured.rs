@@ -1,0 +1,74 @@
+//! [`RandomUnstructured`]: prunes entries chosen uniformly at random.
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use super::checks::{check_floating, check_same_shape, contiguous_copy};
+use super::{Amount, PruningMethod, PruningType};
+use crate::error::Result;
+
+/// Prunes `k` entries chosen uniformly at random.
+///
+/// The draws are PyTorch's: one `rand_like(importance)` on the importance tensor's device and
+/// kind, then the `k` largest draws are pruned. After `tch::manual_seed(s)` the mask equals the
+/// one PyTorch gives after `torch.manual_seed(s)`. With `k == 0` no random numbers are drawn.
+///
+/// ```
+/// use tch::Tensor;
+/// use tch_prune::{PruningMethod, RandomUnstructured};
+///
+/// tch::manual_seed(0);
+/// let w = Tensor::ones([4, 5], (tch::Kind::Float, tch::Device::Cpu));
+/// let mask = RandomUnstructured::new(0.3)?.compute_mask(&w, &w.ones_like())?;
+/// assert_eq!(mask.sum(tch::Kind::Float).double_value(&[]), 14.0); // round(0.3 * 20) = 6 pruned
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// PyTorch equivalent: `torch.nn.utils.prune.RandomUnstructured(amount)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RandomUnstructured {
+    #[serde(deserialize_with = "super::deserialize_valid_amount")]
+    amount: Amount,
+}
+
+impl RandomUnstructured {
+    /// Creates the method; an integer amount is a count, a float a fraction.
+    ///
+    /// # Errors
+    /// [`PruneError::NegativeCount`](crate::PruneError::NegativeCount) or
+    /// [`PruneError::FractionOutOfRange`](crate::PruneError::FractionOutOfRange).
+    ///
+    /// ```
+    /// use tch_prune::RandomUnstructured;
+    /// assert!(RandomUnstructured::new(1.0).is_ok());
+    /// assert!(RandomUnstructured::new(1.5).is_err());
+    /// ```
+    pub fn new(amount: impl Into<Amount>) -> Result<Self> {
+        Ok(Self { amount: amount.into().validate()? })
+    }
+
+    /// How much the method prunes.
+    pub fn amount(&self) -> Amount {
+        self.amount
+    }
+}
+
+impl PruningMethod for RandomUnstructured {
+    /// The mask is a copy of `default_mask` (same kind) with `k` random entries set to zero.
+    fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
+        check_same_shape("default_mask", &importance.size(), default_mask)?;
+        let k = self.amount.count_for(importance.numel() as i64)?;
+        let mask = contiguous_copy(default_mask)?;
+        if k != 0 {
+            check_floating("importance", importance)?;
+            let draws = importance.f_rand_like()?.f_reshape([-1])?;
+            let (_, indices) = draws.f_topk(k, 0, true, true)?;
+            _ = mask.f_view([-1])?.f_index_fill_(0, &indices, 0)?;
+        }
+        Ok(mask)
+    }
+
+    fn pruning_type(&self) -> PruningType {
+        PruningType::Unstructured
+    }
+}
