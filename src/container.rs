@@ -192,7 +192,11 @@ impl PruningContainer {
 
 /// PyTorch's `_combine_masks`: run `method` on the unpruned slice and write the partial mask
 /// back into a copy of `mask` converted to the importance kind.
-fn combine_masks(method: &dyn PruningMethod, t: &Tensor, mask: &Tensor) -> Result<Tensor> {
+pub(crate) fn combine_masks(
+    method: &dyn PruningMethod,
+    t: &Tensor,
+    mask: &Tensor,
+) -> Result<Tensor> {
     check_same_shape("default_mask", &t.size(), mask)?;
     let mut new_mask = to_kind_copy(mask, t.kind())?;
     match method.pruning_type() {

@@ -117,6 +117,71 @@ pub enum PruneError {
         found: PruningType,
     },
 
+    /// No variable of that name in the model's `VarStore` (a missing bias, a typo, or a
+    /// parameter that is already pruned under `<name>_orig`). PyTorch: `AttributeError`, or
+    /// `TypeError` for a `None` bias (which also leaves the module broken; here nothing
+    /// changes).
+    #[error("name: no parameter {name:?} in the VarStore")]
+    UnknownParameter {
+        /// The name that was asked for.
+        name: String,
+    },
+
+    /// The model's [`Prunable`](crate::Prunable) implementation lists no slot with that path,
+    /// so pruning could not reach the layer's forward.
+    #[error("name: the model exposes no parameter slot named {name:?} (check its Prunable implementation or prunable! paths)")]
+    SlotNotFound {
+        /// The parameter path.
+        name: String,
+    },
+
+    /// The model's slot for that path does not hold the `VarStore` tensor of that name.
+    #[error("name: the model's slot {name:?} does not hold the VarStore variable {name:?} (was the model built from this VarStore, with matching paths?)")]
+    SlotMismatch {
+        /// The parameter path.
+        name: String,
+    },
+
+    /// The `VarStore` already has a variable where the reparametrization must go
+    /// (`<name>_orig` or `<name>_mask`).
+    #[error("name: cannot prune {name:?}: the VarStore already has a variable {taken:?}")]
+    NameTaken {
+        /// The parameter to prune.
+        name: String,
+        /// The variable that is in the way.
+        taken: String,
+    },
+
+    /// `remove` (or another operation that needs a pruned parameter) on a parameter that is not
+    /// pruned. PyTorch: `ValueError`.
+    #[error("name: parameter {name:?} has to be pruned before pruning can be removed")]
+    NotPruned {
+        /// The parameter path.
+        name: String,
+    },
+
+    /// The same parameter listed twice for global pruning (PyTorch leaves this undefined).
+    #[error("parameters: {name:?} is listed more than once")]
+    DuplicateParameter {
+        /// The repeated parameter path.
+        name: String,
+    },
+
+    /// Global pruning over no parameters. PyTorch: `ValueError` from `torch.cat`.
+    #[error("parameters: global pruning needs at least one parameter, the list is empty")]
+    EmptyParameterList,
+
+    /// A checkpoint's keys do not match the model's variables (strict loading).
+    #[error(
+        "checkpoint: keys do not match the model: missing {missing:?}, unexpected {unexpected:?}"
+    )]
+    CheckpointMismatch {
+        /// Variables of the model that the checkpoint lacks.
+        missing: Vec<String>,
+        /// Checkpoint entries that match no variable of the model.
+        unexpected: Vec<String>,
+    },
+
     /// An error raised by libtorch (through tch's fallible `f_*` calls).
     #[error(transparent)]
     Torch(#[from] TchError),

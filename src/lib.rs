@@ -48,9 +48,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod checkpoint;
 mod container;
 mod error;
+mod global;
 mod method;
+mod model;
+mod prunable;
+mod reparam;
 
 pub use container::PruningContainer;
 pub use error::{PruneError, Result};
@@ -58,3 +63,12 @@ pub use method::{
     Amount, CustomFromMask, Identity, L1Unstructured, LnStructured, Norm, PruningMethod,
     PruningType, RandomStructured, RandomUnstructured,
 };
+pub use model::PrunedModel;
+pub use prunable::Prunable;
+
+/// Items the [`prunable!`] macro expands to; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::prunable::push_child_slots;
+    pub use tch::Tensor;
+}

@@ -22,7 +22,9 @@ pub use random_structured::RandomStructured;
 pub use random_unstructured::RandomUnstructured;
 
 pub(crate) use amount::deserialize_valid as deserialize_valid_amount;
-pub(crate) use checks::{check_same_shape, normalize_dim, to_kind_copy, true_positions};
+pub(crate) use checks::{
+    check_same_shape, contiguous_copy, normalize_dim, to_kind_copy, true_positions,
+};
 
 use std::fmt;
 

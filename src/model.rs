@@ -1,0 +1,486 @@
+//! [`PrunedModel`]: a tch model with PyTorch's model-level pruning functions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tch::nn::{Module, ModuleT, VarStore, Variables};
+use tch::Tensor;
+
+use crate::container::PruningContainer;
+use crate::error::{PruneError, Result};
+use crate::method::{
+    check_same_shape, Amount, CustomFromMask, Identity, L1Unstructured, LnStructured, Norm,
+    PruningMethod, RandomStructured, RandomUnstructured,
+};
+use crate::prunable::{push_child_slots, Prunable};
+use crate::reparam::{
+    effective, mask_name, orig_name, own_mask, PendingPrune, Reparametrization, Target,
+};
+
+/// A tch model together with its `VarStore`, pruned parameter by parameter as in PyTorch.
+///
+/// Parameters are named by their `VarStore` path (`"conv1.weight"`). After pruning one:
+///
+/// * the `VarStore` holds `<name>_orig`, **the same tensor** as before (still trainable, so an
+///   optimizer built before pruning keeps training it) and `<name>_mask` (not trainable);
+///   `<name>` is no longer a variable. Saving the `VarStore` gives the keys of PyTorch's
+///   `state_dict`;
+/// * [`forward`](Self::forward) / [`forward_t`](Self::forward_t) first point the layer's slot at
+///   `orig * mask` (what PyTorch's forward pre-hook does), so every forward computes with the
+///   pruned weight and the gradient reaching `orig` is the upstream gradient times the mask;
+/// * pruning again combines the masks through a [`PruningContainer`] exactly as PyTorch, with
+///   the current `orig * mask` as importance;
+/// * [`remove`](Self::remove) writes `orig * mask` into the original tensor and gives it back
+///   its name.
+///
+/// Every operation validates and computes first and mutates last: an error leaves the model,
+/// the `VarStore` and the pruning history exactly as they were.
+///
+/// ```
+/// use tch::nn::{self, OptimizerConfig};
+/// use tch::{Device, Kind, Tensor};
+/// use tch_prune::PrunedModel;
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
+/// let mut opt = nn::Sgd::default().build(&vs, 0.1)?;
+/// let mut model = PrunedModel::new(fc, &vs).with_prefix("fc");
+///
+/// model.l1_unstructured("fc.weight", 0.5, None)?; // prune.l1_unstructured(fc, "weight", 0.5)
+/// assert!(vs.variables().contains_key("fc.weight_orig"));
+/// assert!(vs.variables().contains_key("fc.weight_mask"));
+/// assert!(!vs.variables().contains_key("fc.weight"));
+///
+/// let x = Tensor::randn([3, 4], (Kind::Float, Device::Cpu));
+/// let loss = model.forward(&x)?.sum(Kind::Float);
+/// opt.backward_step(&loss); // trains fc.weight_orig; pruned entries get zero gradient
+///
+/// model.remove("fc.weight")?; // prune.remove(fc, "weight")
+/// assert!(vs.variables().contains_key("fc.weight"));
+/// assert!(!model.is_pruned());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct PrunedModel<M> {
+    model: M,
+    prefix: String,
+    variables: Arc<Mutex<Variables>>,
+    pruned: Vec<Reparametrization>,
+}
+
+impl<M: Prunable> PrunedModel<M> {
+    /// Wraps `model`, whose parameters live in `vs` at the root (a model built from
+    /// `vs.root()`; see [`with_prefix`](Self::with_prefix) otherwise).
+    ///
+    /// Nothing is checked here; each pruning call checks that the model's slot for the
+    /// parameter holds the `VarStore`'s tensor of that name.
+    pub fn new(model: M, vs: &VarStore) -> Self {
+        Self {
+            model,
+            prefix: String::new(),
+            variables: Arc::clone(&vs.variables_),
+            pruned: Vec::new(),
+        }
+    }
+
+    /// Says that the model was built under `vs.root() / prefix` (e.g. a single layer built at
+    /// `"fc"`, whose slots are `weight` and `bias`): its slots are then matched to the
+    /// `VarStore` names `prefix.weight`, `prefix.bias`. Parameter names passed to the pruning
+    /// calls are always full `VarStore` names.
+    ///
+    /// ```
+    /// use tch::{nn, Device};
+    /// use tch_prune::PrunedModel;
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
+    /// let mut model = PrunedModel::new(fc, &vs).with_prefix("fc");
+    /// model.l1_unstructured("fc.weight", 2, None)?;
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The wrapped model. Its pruned slots hold `orig * mask` as of the last forward, pruning
+    /// call or [`refresh`](Self::refresh).
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The wrapped model, mutably. Call [`refresh`](Self::refresh) before computing with it
+    /// directly (outside [`forward`](Self::forward)).
+    pub fn model_mut(&mut self) -> &mut M {
+        &mut self.model
+    }
+
+    /// Unwraps the model. Parameters still pruned keep their `_orig` / `_mask` variables and
+    /// their slots hold the last `orig * mask`; [`remove`](Self::remove) them first to get a
+    /// plain model back.
+    pub fn into_inner(self) -> M {
+        self.model
+    }
+
+    /// Points every pruned slot at a freshly computed `orig * mask`: PyTorch's forward
+    /// pre-hooks, run by hand. [`forward`](Self::forward) calls it for you.
+    ///
+    /// # Errors
+    /// A libtorch error from the multiplication.
+    pub fn refresh(&mut self) -> Result<()> {
+        let values = self
+            .pruned
+            .iter()
+            .map(|rec| Ok((rec.name.as_str(), effective(&rec.orig, &rec.mask)?)))
+            .collect::<Result<HashMap<&str, Tensor>>>()?;
+        for (path, slot) in full_slots(&mut self.model, &self.prefix) {
+            if let Some(value) = values.get(path.as_str()) {
+                *slot = value.shallow_clone();
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any parameter is pruned.
+    ///
+    /// PyTorch equivalent: `prune.is_pruned(model)`.
+    pub fn is_pruned(&self) -> bool {
+        !self.pruned.is_empty()
+    }
+
+    /// Whether the parameter `name` is pruned.
+    pub fn is_parameter_pruned(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
+    /// The pruned parameters, in the order they were first pruned.
+    pub fn pruned_parameters(&self) -> impl Iterator<Item = &str> + '_ {
+        self.pruned.iter().map(|rec| rec.name.as_str())
+    }
+
+    /// The mask of a pruned parameter (the tensor stored as `<name>_mask`).
+    pub fn mask(&self, name: &str) -> Option<&Tensor> {
+        self.record(name).map(|rec| &rec.mask)
+    }
+
+    /// The trainable original of a pruned parameter (the tensor stored as `<name>_orig`).
+    pub fn orig(&self, name: &str) -> Option<&Tensor> {
+        self.record(name).map(|rec| &rec.orig)
+    }
+
+    /// The methods applied to a pruned parameter, oldest first (PyTorch's hook: the method, or
+    /// the `PruningContainer` once there are several).
+    pub fn history(&self, name: &str) -> Option<&PruningContainer> {
+        self.record(name).map(|rec| &rec.history)
+    }
+
+    /// Prunes `name` with any [`PruningMethod`], your own included.
+    ///
+    /// `importance_scores` (same shape as the parameter) rank the entries instead of the
+    /// parameter's values. The first pruning computes the mask from all ones; later ones go
+    /// through the [`PruningContainer`] combining step with the current `orig * mask` as
+    /// importance (PyTorch uses the value cached at the last forward, which can be stale; the
+    /// values agree whenever a forward ran since the last optimizer step).
+    ///
+    /// # Errors
+    /// [`PruneError::UnknownParameter`], [`PruneError::SlotNotFound`],
+    /// [`PruneError::SlotMismatch`], [`PruneError::NameTaken`], [`PruneError::ShapeMismatch`]
+    /// (importance scores, or a mask of the wrong shape from a custom method), and whatever
+    /// the method returns. Nothing changes on error.
+    ///
+    /// PyTorch equivalent: `Method.apply(module, name, *args, importance_scores=...)`.
+    pub fn apply(
+        &mut self,
+        name: &str,
+        method: impl PruningMethod + 'static,
+        importance_scores: Option<&Tensor>,
+    ) -> Result<()> {
+        let pending = self.prepare(name, Box::new(method), importance_scores)?;
+        self.commit(pending);
+        Ok(())
+    }
+
+    /// Prunes nothing but sets up the reparametrization (mask of ones).
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply).
+    ///
+    /// PyTorch equivalent: `prune.identity(module, name)`.
+    pub fn identity(&mut self, name: &str) -> Result<()> {
+        self.apply(name, Identity, None)
+    }
+
+    /// Prunes `amount` entries of `name` at random.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply) and [`RandomUnstructured::new`].
+    ///
+    /// PyTorch equivalent: `prune.random_unstructured(module, name, amount)`.
+    pub fn random_unstructured(&mut self, name: &str, amount: impl Into<Amount>) -> Result<()> {
+        self.apply(name, RandomUnstructured::new(amount)?, None)
+    }
+
+    /// Prunes the `amount` entries of `name` with the smallest magnitude.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply) and [`L1Unstructured::new`].
+    ///
+    /// PyTorch equivalent: `prune.l1_unstructured(module, name, amount, importance_scores)`.
+    pub fn l1_unstructured(
+        &mut self,
+        name: &str,
+        amount: impl Into<Amount>,
+        importance_scores: Option<&Tensor>,
+    ) -> Result<()> {
+        self.apply(name, L1Unstructured::new(amount)?, importance_scores)
+    }
+
+    /// Prunes `amount` channels of `name` along `dim` at random.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply) and [`RandomStructured::new`].
+    ///
+    /// PyTorch equivalent: `prune.random_structured(module, name, amount, dim)`.
+    pub fn random_structured(
+        &mut self,
+        name: &str,
+        amount: impl Into<Amount>,
+        dim: i64,
+    ) -> Result<()> {
+        self.apply(name, RandomStructured::new(amount, dim)?, None)
+    }
+
+    /// Prunes the `amount` channels of `name` along `dim` with the smallest `n`-norm.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply) and [`LnStructured::new`].
+    ///
+    /// PyTorch equivalent: `prune.ln_structured(module, name, amount, n, dim, importance_scores)`.
+    pub fn ln_structured(
+        &mut self,
+        name: &str,
+        amount: impl Into<Amount>,
+        n: impl Into<Norm>,
+        dim: i64,
+        importance_scores: Option<&Tensor>,
+    ) -> Result<()> {
+        self.apply(name, LnStructured::new(amount, n, dim)?, importance_scores)
+    }
+
+    /// Prunes `name` with a mask you provide (any kind; multiplied into the existing mask).
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply); [`PruneError::ShapeMismatch`] when `mask` does not have the
+    /// parameter's shape.
+    ///
+    /// PyTorch equivalent: `prune.custom_from_mask(module, name, mask)`.
+    pub fn custom_from_mask(&mut self, name: &str, mask: &Tensor) -> Result<()> {
+        self.apply(name, CustomFromMask::new(mask.shallow_clone()), None)
+    }
+
+    /// Makes the pruning of `name` permanent: `orig * mask` is written into the original tensor
+    /// (the same tensor object, still trainable), which becomes `<name>` again; `<name>_orig`,
+    /// `<name>_mask` and the history are dropped.
+    ///
+    /// # Errors
+    /// [`PruneError::NotPruned`] when `name` is not pruned (nothing changes).
+    ///
+    /// PyTorch equivalent: `prune.remove(module, name)`.
+    pub fn remove(&mut self, name: &str) -> Result<()> {
+        let index =
+            self.position(name).ok_or_else(|| PruneError::NotPruned { name: name.into() })?;
+        let rec = &self.pruned[index];
+        let mut orig = rec.orig.shallow_clone();
+        let mask = rec.mask.f_to_kind(orig.kind())?;
+        let _ = tch::no_grad(|| orig.f_mul_(&mask))?;
+        let rec = self.pruned.remove(index);
+        {
+            let mut vars = self.vars();
+            vars.named_variables.remove(&orig_name(name));
+            vars.named_variables.remove(&mask_name(name));
+            vars.named_variables.insert(name.to_string(), rec.orig.shallow_clone());
+        }
+        for (path, slot) in full_slots(&mut self.model, &self.prefix) {
+            if path == name {
+                *slot = rec.orig.shallow_clone();
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn vars(&self) -> MutexGuard<'_, Variables> {
+        // A poisoned lock only means another thread panicked while holding it; the map itself
+        // is still consistent (tch never leaves it half-updated), so keep going.
+        self.variables.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.pruned.iter().position(|rec| rec.name == name)
+    }
+
+    fn record(&self, name: &str) -> Option<&Reparametrization> {
+        self.position(name).map(|i| &self.pruned[i])
+    }
+
+    /// The current value of `name` (`orig * mask` when pruned, else the variable) and its
+    /// current mask (`None` when not pruned), without autograd.
+    pub(crate) fn current(&mut self, name: &str) -> Result<(Tensor, Option<Tensor>)> {
+        if let Some(rec) = self.record(name) {
+            let value = tch::no_grad(|| effective(&rec.orig, &rec.mask))?;
+            return Ok((value, Some(rec.mask.shallow_clone())));
+        }
+        let param = self.unpruned_param(name)?;
+        Ok((param.f_detach()?, None))
+    }
+
+    /// The variable `name`, checked to be prunable: present, not in the way of its
+    /// `_orig` / `_mask` names, and held by the model's slot of that path.
+    fn unpruned_param(&mut self, name: &str) -> Result<Tensor> {
+        let param = {
+            let vars = self.vars();
+            let param = vars
+                .named_variables
+                .get(name)
+                .ok_or_else(|| PruneError::UnknownParameter { name: name.into() })?
+                .shallow_clone();
+            for taken in [orig_name(name), mask_name(name)] {
+                if vars.named_variables.contains_key(&taken) {
+                    return Err(PruneError::NameTaken { name: name.into(), taken });
+                }
+            }
+            param
+        };
+        let mut found = false;
+        for (path, slot) in full_slots(&mut self.model, &self.prefix) {
+            if path == name {
+                if !same_tensor(slot, &param) {
+                    return Err(PruneError::SlotMismatch { name: name.into() });
+                }
+                found = true;
+            }
+        }
+        if !found {
+            return Err(PruneError::SlotNotFound { name: name.into() });
+        }
+        Ok(param)
+    }
+
+    /// Validates and computes one pruning step without changing anything.
+    pub(crate) fn prepare(
+        &mut self,
+        name: &str,
+        method: Box<dyn PruningMethod>,
+        importance_scores: Option<&Tensor>,
+    ) -> Result<PendingPrune> {
+        let (target, orig, current, default_mask) = match self.position(name) {
+            Some(index) => {
+                let (current, mask) = self.current(name)?;
+                let rec = &self.pruned[index];
+                let mask = mask.unwrap_or_else(|| rec.mask.shallow_clone());
+                (Target::Repeat { index }, rec.orig.shallow_clone(), current, mask)
+            }
+            None => {
+                let param = self.unpruned_param(name)?;
+                let ones = param.f_ones_like()?;
+                let current = param.f_detach()?;
+                (Target::First { param: param.shallow_clone() }, param, current, ones)
+            }
+        };
+        let importance = match importance_scores {
+            Some(scores) => {
+                check_same_shape("importance_scores", &orig.size(), scores)?;
+                scores
+            }
+            None => &current,
+        };
+        let mask = tch::no_grad(|| match target {
+            Target::First { .. } => method.compute_mask(importance, &default_mask),
+            Target::Repeat { .. } => {
+                crate::container::combine_masks(&*method, importance, &default_mask)
+            }
+        })?;
+        check_same_shape("mask", &orig.size(), &mask)?;
+        let mask = own_mask(mask, &[&orig, importance, &default_mask])?;
+        let effective = effective(&orig, &mask)?;
+        Ok(PendingPrune { name: name.to_string(), method, mask, effective, target })
+    }
+
+    /// Applies a prepared step. Cannot fail.
+    pub(crate) fn commit(&mut self, pending: PendingPrune) {
+        let PendingPrune { name, method, mask, effective, target } = pending;
+        {
+            let mut vars = self.vars();
+            if let Target::First { param } = &target {
+                vars.named_variables.remove(&name);
+                vars.named_variables.insert(orig_name(&name), param.shallow_clone());
+            }
+            vars.named_variables.insert(mask_name(&name), mask.shallow_clone());
+        }
+        match target {
+            Target::First { param } => {
+                let mut history = PruningContainer::new();
+                history.add_pruning_method(method);
+                self.pruned.push(Reparametrization {
+                    name: name.clone(),
+                    orig: param,
+                    mask,
+                    history,
+                });
+            }
+            Target::Repeat { index } => {
+                let rec = &mut self.pruned[index];
+                rec.mask = mask;
+                rec.history.add_pruning_method(method);
+            }
+        }
+        for (path, slot) in full_slots(&mut self.model, &self.prefix) {
+            if path == name {
+                *slot = effective.shallow_clone();
+            }
+        }
+    }
+}
+
+impl<M: Prunable + Module> PrunedModel<M> {
+    /// Refreshes the pruned slots, then runs the model's forward.
+    ///
+    /// # Errors
+    /// As [`refresh`](Self::refresh).
+    ///
+    /// PyTorch equivalent: `model(xs)` (the forward pre-hooks run first).
+    pub fn forward(&mut self, xs: &Tensor) -> Result<Tensor> {
+        self.refresh()?;
+        Ok(self.model.forward(xs))
+    }
+}
+
+impl<M: Prunable + ModuleT> PrunedModel<M> {
+    /// Refreshes the pruned slots, then runs the model's `forward_t`.
+    ///
+    /// # Errors
+    /// As [`refresh`](Self::refresh).
+    pub fn forward_t(&mut self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        self.refresh()?;
+        Ok(self.model.forward_t(xs, train))
+    }
+}
+
+impl<M> std::fmt::Debug for PrunedModel<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrunedModel").field("pruned", &self.pruned).finish_non_exhaustive()
+    }
+}
+
+/// The model's slots, named by their full `VarStore` path.
+fn full_slots<'a, M: Prunable>(model: &'a mut M, prefix: &str) -> Vec<(String, &'a mut Tensor)> {
+    let mut out = Vec::new();
+    push_child_slots(&mut out, prefix, model);
+    out
+}
+
+/// Whether two handles refer to the same variable (same storage, shape and strides).
+fn same_tensor(a: &Tensor, b: &Tensor) -> bool {
+    a.data_ptr() == b.data_ptr()
+        && a.size() == b.size()
+        && a.stride() == b.stride()
+        && a.kind() == b.kind()
+}

@@ -1,0 +1,193 @@
+//! [`Prunable`]: how a model exposes its parameter slots, so a [`PrunedModel`](crate::PrunedModel)
+//! can point them at `orig * mask`.
+
+use tch::nn;
+use tch::Tensor;
+
+/// A model (or layer) whose parameter tensors can be swapped for their pruned value.
+///
+/// `param_slots` lists every parameter field as `(path, slot)`, where `path` is the parameter's
+/// name in the [`VarStore`](tch::nn::VarStore) relative to the model (`"weight"` for a layer,
+/// `"conv1.weight"` for a field `conv1` of a model) and `slot` is the field the layer computes
+/// with. tch has no forward pre-hooks, so this is how pruning reaches a layer: before every
+/// forward, [`PrunedModel`](crate::PrunedModel) writes `orig * mask` into the slot.
+///
+/// Implemented for tch's `Linear`, `Conv1D/2D/3D`, `ConvTranspose1D/2D/3D`, `Embedding`,
+/// `LayerNorm`, `BatchNorm` and `GroupNorm` (their `weight` and `bias`, with the names tch and
+/// PyTorch give them), for `Vec<T>` (elements named `0`, `1`, ...), `Option<T>` and `Box<T>`.
+/// For your own structs use the [`prunable!`](crate::prunable) macro.
+///
+/// ```
+/// use tch::{nn, Device};
+/// use tch_prune::Prunable;
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let mut fc = nn::linear(vs.root() / "fc", 3, 2, Default::default());
+/// let names: Vec<String> = fc.param_slots().into_iter().map(|(name, _)| name).collect();
+/// assert_eq!(names, ["weight", "bias"]);
+/// ```
+pub trait Prunable {
+    /// Every parameter slot, as `(path relative to self, slot)`.
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)>;
+}
+
+/// Joins a prefix and a relative path with tch's separator `.` (an empty prefix adds nothing).
+#[doc(hidden)]
+pub fn join_path(prefix: &str, name: &str) -> String {
+    match (prefix.is_empty(), name.is_empty()) {
+        (true, _) => name.to_string(),
+        (_, true) => prefix.to_string(),
+        _ => format!("{prefix}.{name}"),
+    }
+}
+
+/// Appends the slots of `child`, prefixed with `prefix`, to `out` (used by [`prunable!`]).
+#[doc(hidden)]
+pub fn push_child_slots<'a, P: Prunable + ?Sized>(
+    out: &mut Vec<(String, &'a mut Tensor)>,
+    prefix: &str,
+    child: &'a mut P,
+) {
+    out.extend(
+        child.param_slots().into_iter().map(|(name, slot)| (join_path(prefix, &name), slot)),
+    );
+}
+
+fn weight_and_bias<'a>(
+    weight: Option<&'a mut Tensor>,
+    bias: Option<&'a mut Tensor>,
+) -> Vec<(String, &'a mut Tensor)> {
+    let weight = weight.map(|w| ("weight".to_string(), w));
+    let bias = bias.map(|b| ("bias".to_string(), b));
+    weight.into_iter().chain(bias).collect()
+}
+
+impl Prunable for nn::Linear {
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        weight_and_bias(Some(&mut self.ws), self.bs.as_mut())
+    }
+}
+
+impl<ND> Prunable for nn::Conv<ND> {
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        weight_and_bias(Some(&mut self.ws), self.bs.as_mut())
+    }
+}
+
+impl<ND> Prunable for nn::ConvTransposeND<ND> {
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        weight_and_bias(Some(&mut self.ws), self.bs.as_mut())
+    }
+}
+
+impl Prunable for nn::Embedding {
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        weight_and_bias(Some(&mut self.ws), None)
+    }
+}
+
+impl Prunable for nn::LayerNorm {
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        weight_and_bias(self.ws.as_mut(), self.bs.as_mut())
+    }
+}
+
+impl Prunable for nn::BatchNorm {
+    /// `weight` and `bias`; the running statistics are buffers, not parameters.
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        weight_and_bias(self.ws.as_mut(), self.bs.as_mut())
+    }
+}
+
+impl Prunable for nn::GroupNorm {
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        weight_and_bias(self.ws.as_mut(), self.bs.as_mut())
+    }
+}
+
+impl<T: Prunable> Prunable for Vec<T> {
+    /// Element `i` is named `i`, as in `vs.root() / "layers" / i`.
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        let mut out = Vec::new();
+        for (i, child) in self.iter_mut().enumerate() {
+            push_child_slots(&mut out, &i.to_string(), child);
+        }
+        out
+    }
+}
+
+impl<T: Prunable> Prunable for Option<T> {
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        self.as_mut().map(Prunable::param_slots).unwrap_or_default()
+    }
+}
+
+impl<T: Prunable + ?Sized> Prunable for Box<T> {
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        (**self).param_slots()
+    }
+}
+
+/// Implements [`Prunable`] for a struct by listing its prunable fields.
+///
+/// Each field's parameters are named `field.<name>`; write `field => "path"` when the field was
+/// built under another VarStore path (`"" ` for the struct's own level).
+///
+/// ```
+/// use tch::nn::{self, Module};
+/// use tch::{Device, Tensor};
+/// use tch_prune::{prunable, Prunable};
+///
+/// #[derive(Debug)]
+/// struct Net {
+///     fc1: nn::Linear,
+///     fc2: nn::Linear,
+///     layers: Vec<nn::Linear>,
+/// }
+/// prunable!(Net { fc1, fc2 => "out", layers });
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let root = vs.root();
+/// let mut net = Net {
+///     fc1: nn::linear(&root / "fc1", 4, 3, Default::default()),
+///     fc2: nn::linear(&root / "out", 3, 2, Default::default()),
+///     layers: vec![nn::linear(&root / "layers" / 0, 2, 2, Default::default())],
+/// };
+/// let names: Vec<String> = net.param_slots().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["fc1.weight", "fc1.bias", "out.weight", "out.bias",
+///                    "layers.0.weight", "layers.0.bias"]);
+/// ```
+#[macro_export]
+macro_rules! prunable {
+    ($ty:ty { $($field:ident $(=> $path:literal)?),* $(,)? }) => {
+        impl $crate::Prunable for $ty {
+            fn param_slots(
+                &mut self,
+            ) -> ::std::vec::Vec<(::std::string::String, &mut $crate::__private::Tensor)> {
+                let mut out = ::std::vec::Vec::new();
+                $(
+                    $crate::__private::push_child_slots(
+                        &mut out,
+                        $crate::prunable!(@path $field $(, $path)?),
+                        &mut self.$field,
+                    );
+                )*
+                out
+            }
+        }
+    };
+    (@path $field:ident) => { ::std::stringify!($field) };
+    (@path $field:ident, $path:literal) => { $path };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_path_handles_empty_parts() {
+        assert_eq!(join_path("", "weight"), "weight");
+        assert_eq!(join_path("fc", ""), "fc");
+        assert_eq!(join_path("fc", "weight"), "fc.weight");
+    }
+}
