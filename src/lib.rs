@@ -72,3 +72,8 @@ pub mod __private {
     pub use crate::prunable::push_child_slots;
     pub use tch::Tensor;
 }
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

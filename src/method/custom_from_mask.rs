@@ -95,8 +95,10 @@ impl<'de> Deserialize<'de> for CustomFromMask {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let record = MaskRecord::deserialize(deserializer)?;
-        let numel: i64 = record.shape.iter().product();
-        if record.shape.iter().any(|&d| d < 0) || numel != record.values.len() as i64 {
+        // Checked: a shape read from untrusted input must not overflow (a panic in debug builds).
+        let side = |acc: i64, &d: &i64| if d < 0 { None } else { acc.checked_mul(d) };
+        let numel = record.shape.iter().try_fold(1i64, side);
+        if numel != Some(record.values.len() as i64) {
             return Err(D::Error::custom(format!(
                 "mask: shape {:?} does not hold {} values",
                 record.shape,

@@ -155,7 +155,10 @@ impl TryFrom<NormRepr> for Norm {
 impl From<Norm> for NormRepr {
     fn from(norm: Norm) -> Self {
         match norm {
-            Norm::P(p) => NormRepr::Number(p),
+            Norm::P(p) if p.is_finite() => NormRepr::Number(p),
+            // JSON has no infinite numbers (serde_json writes `null`, which does not read back):
+            // an infinite `P` is written by name, as the `Inf` / `NegInf` it validates to.
+            Norm::P(p) => NormRepr::Name(Norm::from(p).to_string()),
             other => NormRepr::Name(other.to_string()),
         }
     }
