@@ -56,6 +56,7 @@ mod method;
 mod model;
 mod prunable;
 mod reparam;
+mod select;
 
 pub use container::PruningContainer;
 pub use error::{PruneError, Result};
@@ -65,6 +66,7 @@ pub use method::{
 };
 pub use model::PrunedModel;
 pub use prunable::Prunable;
+pub use select::FAST_PATH_MIN_NUMEL;
 
 /// Items the [`prunable!`] macro expands to; not part of the public API.
 #[doc(hidden)]

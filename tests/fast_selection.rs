@@ -1,0 +1,99 @@
+//! The radix-selection fast path (large CPU f32/f64 tensors) against libtorch's `topk`, which
+//! PyTorch uses: the same masks wherever the values at the threshold do not tie, exactly `k`
+//! pruned (lowest index first among ties) where they do.
+
+use tch::{Device, Kind, Tensor};
+use tch_prune::{L1Unstructured, PruningMethod, RandomUnstructured, FAST_PATH_MIN_NUMEL};
+
+/// Distinct magnitudes with random signs, shuffled: `n` entries of `kind`.
+fn distinct(n: i64, kind: Kind) -> Tensor {
+    let magnitudes = (Tensor::randperm(n, (Kind::Int64, Device::Cpu)) + 1).to_kind(kind) / n as f64;
+    let signs = Tensor::randint(2, [n], (Kind::Int64, Device::Cpu)).to_kind(kind) * 2.0 - 1.0;
+    magnitudes * signs
+}
+
+/// PyTorch's L1Unstructured mask: `topk(|t|, k, largest=False)` zeroed in a ones mask.
+fn topk_l1_mask(t: &Tensor, k: i64) -> Tensor {
+    let mask = t.ones_like();
+    let (_, idx) = t.abs().reshape([-1]).topk(k, 0, false, true);
+    let _ = mask.view([-1]).index_fill_(0, &idx, 0);
+    mask
+}
+
+#[test]
+fn l1_fast_path_equals_topk_on_distinct_magnitudes() {
+    tch::manual_seed(1);
+    let n = 3 * (FAST_PATH_MIN_NUMEL as i64 + 17);
+    for kind in [Kind::Float, Kind::Double] {
+        let t = distinct(n, kind).reshape([3, -1]);
+        for k in [1, 2, n / 10, n / 2, n - 1, n] {
+            let ours = L1Unstructured::new(k).unwrap().compute_mask(&t, &t.ones_like()).unwrap();
+            assert!(ours.equal(&topk_l1_mask(&t, k)), "{kind:?} k={k}");
+            assert_eq!(ours.kind(), kind);
+        }
+        let ours = L1Unstructured::new(0.4).unwrap().compute_mask(&t, &t.ones_like()).unwrap();
+        let k = (0.4 * n as f64).round_ties_even() as i64;
+        assert!(ours.equal(&topk_l1_mask(&t, k)), "{kind:?} fraction 0.4");
+    }
+}
+
+#[test]
+fn l1_fast_path_prunes_exactly_k_with_ties_lowest_index_first() {
+    let n = 2 * FAST_PATH_MIN_NUMEL as i64;
+    // Values in {-2, -1, 0, 1, 2}: massive ties.
+    let t = (Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(5) - 2).to_kind(Kind::Float);
+    let k = n / 2 + 3;
+    let mask = L1Unstructured::new(k).unwrap().compute_mask(&t, &t.ones_like()).unwrap();
+    assert_eq!(mask.eq(0.0).sum(Kind::Int64).int64_value(&[]), k);
+    // |t| == 0 (n/5 entries) all go, then |t| == 1 (2n/5 entries) all go (k > 3n/5? no):
+    // k = n/2 + 3 < 3n/5, so the remaining k - n/5 are the first entries with |t| == 1.
+    let abs = t.abs();
+    let zeros = abs.eq(0.0);
+    assert!(mask.masked_select(&zeros).eq(0.0).all().int64_value(&[]) == 1);
+    let ones_pos = abs.eq(1.0).nonzero().reshape([-1]);
+    let ones_mask = mask.index_select(0, &ones_pos);
+    let taken = k - n / 5;
+    let first = ones_mask.narrow(0, 0, taken);
+    let rest = ones_mask.narrow(0, taken, ones_pos.size()[0] - taken);
+    assert_eq!(first.sum(Kind::Int64).int64_value(&[]), 0);
+    assert_eq!(rest.eq(1.0).all().int64_value(&[]), 1);
+}
+
+#[test]
+fn l1_fast_path_keeps_the_default_mask_kind_and_zeros() {
+    let n = 2 * FAST_PATH_MIN_NUMEL as i64;
+    let t = distinct(n, Kind::Float);
+    let default = Tensor::ones([n], (Kind::Int64, Device::Cpu));
+    let _ = default.narrow(0, 0, 10).fill_(0);
+    let mask = L1Unstructured::new(100).unwrap().compute_mask(&t, &default).unwrap();
+    assert_eq!(mask.kind(), Kind::Int64);
+    assert_eq!(mask.narrow(0, 0, 10).sum(Kind::Int64).int64_value(&[]), 0);
+}
+
+#[test]
+fn random_fast_path_equals_topk_draws_without_threshold_ties() {
+    let n = 4 * FAST_PATH_MIN_NUMEL as i64;
+    let t = Tensor::ones([4, n / 4], (Kind::Float, Device::Cpu));
+    let mut compared = 0;
+    for seed in 0..20 {
+        for k in [1, n / 3, n - 5] {
+            tch::manual_seed(seed);
+            let ours = RandomUnstructured::new(k).unwrap().compute_mask(&t, &t.ones_like()).unwrap();
+            assert_eq!(ours.eq(0.0).sum(Kind::Int64).int64_value(&[]), k);
+            // PyTorch's draws and selection, replayed.
+            tch::manual_seed(seed);
+            let draws = t.rand_like().reshape([-1]);
+            let (values, idx) = draws.topk(k, 0, true, true);
+            let threshold = values.double_value(&[k - 1]);
+            let at_threshold = draws.eq(threshold).sum(Kind::Int64).int64_value(&[]);
+            if at_threshold > 1 {
+                continue; // `topk`'s choice among equal draws is unspecified
+            }
+            let expected = t.ones_like();
+            let _ = expected.view([-1]).index_fill_(0, &idx, 0);
+            assert!(ours.equal(&expected), "seed {seed} k {k}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 40, "only {compared} cases without ties");
+}
