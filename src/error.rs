@@ -107,6 +107,18 @@ pub enum PruneError {
     #[error("container: compute_mask needs at least one pruning method, the container is empty")]
     EmptyContainer,
 
+    /// A tensor on another device than the parameter it belongs to (e.g. a mask returned by a
+    /// custom method).
+    #[error("{parameter}: on device {actual:?}, expected the parameter's device {expected:?}")]
+    DeviceMismatch {
+        /// The tensor at fault.
+        parameter: &'static str,
+        /// The parameter's device.
+        expected: tch::Device,
+        /// The tensor's device.
+        actual: tch::Device,
+    },
+
     /// A method whose pruning type the operation does not accept (global pruning takes only
     /// unstructured methods). PyTorch: `TypeError`.
     #[error("pruning_method: {operation} needs an unstructured method, found {found:?}")]

@@ -1,11 +1,14 @@
 //! Global pruning: one selection across several parameters.
 
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 use crate::error::{PruneError, Result};
-use crate::method::{check_same_shape, CustomFromMask, PruningMethod, PruningType};
+use crate::method::{
+    check_same_shape, contiguous_copy, to_kind_copy, CustomFromMask, PruningMethod, PruningType,
+};
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
+use crate::select::{global_fast_path_applies, select_global_smallest, GlobalPart};
 
 impl<M: Prunable> PrunedModel<M> {
     /// Prunes the listed parameters together: `method` (unstructured) ranks the entries of all
@@ -76,10 +79,92 @@ impl<M: Prunable> PrunedModel<M> {
             return Err(PruneError::WrongPruningType { operation: "global_unstructured", found });
         }
 
-        // Flatten scores and masks of every parameter into one vector each.
+        let finals = match method.magnitude_amount() {
+            Some(amount) => match self.global_parts(names, importance_scores)? {
+                Some(parts) if global_fast_path_applies(&parts) => {
+                    let available: i64 = parts
+                        .iter()
+                        .map(|p| match &p.available {
+                            Some(a) => Ok(a.f_sum(Kind::Int64)?.int64_value(&[])),
+                            None => Ok(p.scores.numel() as i64),
+                        })
+                        .sum::<Result<i64>>()?;
+                    let k = amount.count_for(available)?;
+                    let selected = select_global_smallest(&parts, k)?;
+                    let mut finals = Vec::with_capacity(names.len());
+                    for (name, selected) in names.iter().zip(selected) {
+                        // PyTorch's global mask for this parameter: its current mask in the
+                        // scores' kind, with the selected entries zeroed.
+                        let mut current = match self.mask(name) {
+                            Some(mask) => to_kind_copy(mask, Kind::Float)?,
+                            None => selected.f_ones_like()?.f_to_kind(Kind::Float)?,
+                        };
+                        _ = current.f_masked_fill_(&selected, 0)?;
+                        finals.push(current);
+                    }
+                    finals
+                }
+                _ => self.global_masks_concatenated(names, &method, importance_scores)?,
+            },
+            None => self.global_masks_concatenated(names, &method, importance_scores)?,
+        };
+
+        // Prepare every parameter's step before applying any, so an error changes nothing.
+        let mut pending = Vec::with_capacity(names.len());
+        for (name, mask) in names.iter().zip(finals) {
+            let mask = compact(mask)?;
+            pending.push(self.prepare(name, Box::new(CustomFromMask::new(mask)), None)?);
+        }
+        for step in pending {
+            self.commit(step);
+        }
+        Ok(())
+    }
+
+    /// Scores and availability per parameter for the radix path; `None` when a parameter's
+    /// scores are not a CPU `f32` tensor.
+    fn global_parts(
+        &mut self,
+        names: &[&str],
+        importance_scores: &[(&str, &Tensor)],
+    ) -> Result<Option<Vec<GlobalPart>>> {
+        let mut parts = Vec::with_capacity(names.len());
+        for name in names {
+            let given = importance_scores.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+            let (scores, available) = match (self.orig(name), self.mask(name)) {
+                // Where the mask is 1, `orig * mask` is `orig` bit for bit, and only those
+                // entries compete: the pruned value need not be formed.
+                (Some(orig), Some(mask)) => {
+                    let scores = given.unwrap_or(orig).f_detach()?;
+                    check_same_shape("importance_scores", &orig.size(), &scores)?;
+                    (scores, Some(mask.f_eq(1)?))
+                }
+                _ => {
+                    let param = self.unpruned_param(name)?;
+                    let scores = given.unwrap_or(&param).f_detach()?;
+                    check_same_shape("importance_scores", &param.size(), &scores)?;
+                    (scores, None)
+                }
+            };
+            if scores.device() != Device::Cpu || scores.kind() != Kind::Float {
+                return Ok(None);
+            }
+            parts.push(GlobalPart { scores, available });
+        }
+        Ok(Some(parts))
+    }
+
+    /// PyTorch's algorithm: concatenate the scores and masks of every parameter, run the
+    /// method through the container's unstructured step, and split the result.
+    fn global_masks_concatenated(
+        &mut self,
+        names: &[&str],
+        method: &dyn PruningMethod,
+        importance_scores: &[(&str, &Tensor)],
+    ) -> Result<Vec<Tensor>> {
         let mut scores = Vec::with_capacity(names.len());
         let mut masks = Vec::with_capacity(names.len());
-        let mut sizes = Vec::with_capacity(names.len());
+        let mut shapes = Vec::with_capacity(names.len());
         for name in names {
             let (value, mask) = self.current(name)?;
             let score = match importance_scores.iter().find(|(n, _)| n == name) {
@@ -93,7 +178,7 @@ impl<M: Prunable> PrunedModel<M> {
                 Some(mask) => mask,
                 None => value.f_ones_like()?,
             };
-            sizes.push(value.numel() as i64);
+            shapes.push(value.size());
             scores.push(score.f_reshape([-1])?);
             masks.push(mask.f_reshape([-1])?);
         }
@@ -101,34 +186,28 @@ impl<M: Prunable> PrunedModel<M> {
         let all_masks = Tensor::f_cat(&masks, 0)?;
         drop((scores, masks));
         let final_mask =
-            tch::no_grad(|| crate::container::combine_masks(&method, &all_scores, &all_masks))?;
-
-        // Prepare every parameter's step before applying any, so an error changes nothing.
-        let mut pending = Vec::with_capacity(names.len());
+            tch::no_grad(|| crate::container::combine_masks(method, &all_scores, &all_masks))?;
+        let mut finals = Vec::with_capacity(names.len());
         let mut offset = 0;
-        for (name, size) in names.iter().zip(sizes) {
-            let shape = self.current_shape(name)?;
+        for shape in shapes {
+            let size: i64 = shape.iter().product();
+            // A copy per parameter: no mask keeps the whole vector alive (PyTorch's does,
+            // issues #34257 / #49332).
             let slice = final_mask.f_narrow(0, offset, size)?.f_reshape(shape.as_slice())?;
-            // Own copy: the hook of each parameter must not keep the whole vector alive
-            // (PyTorch's does, see issues #34257 / #49332).
-            let slice = crate::method::contiguous_copy(&slice)?;
+            finals.push(contiguous_copy(&slice)?);
             offset += size;
-            pending.push(self.prepare(name, Box::new(CustomFromMask::new(slice)), None)?);
         }
-        for step in pending {
-            self.commit(step);
-        }
-        Ok(())
+        Ok(finals)
     }
+}
 
-    fn current_shape(&self, name: &str) -> Result<Vec<i64>> {
-        if let Some(orig) = self.orig(name) {
-            return Ok(orig.size());
-        }
-        self.vars()
-            .named_variables
-            .get(name)
-            .map(Tensor::size)
-            .ok_or_else(|| PruneError::UnknownParameter { name: name.to_string() })
+/// The mask a [`CustomFromMask`] history entry keeps: `bool` (1 byte an entry) when the mask is
+/// binary, which gives the same result (`mask.to(kind)`), else the mask as it is.
+fn compact(mask: Tensor) -> Result<Tensor> {
+    let binary = mask.f_eq(0)?.f_logical_or(&mask.f_eq(1)?)?.f_all()?.int64_value(&[]) != 0;
+    if binary {
+        Ok(mask.f_to_kind(Kind::Bool)?)
+    } else {
+        Ok(mask)
     }
 }

@@ -334,7 +334,7 @@ impl<M: Prunable> PrunedModel<M> {
 
     /// The variable `name`, checked to be prunable: present, not in the way of its
     /// `_orig` / `_mask` names, and held by the model's slot of that path.
-    fn unpruned_param(&mut self, name: &str) -> Result<Tensor> {
+    pub(crate) fn unpruned_param(&mut self, name: &str) -> Result<Tensor> {
         let param = {
             let vars = self.vars();
             let param = vars
@@ -399,14 +399,22 @@ impl<M: Prunable> PrunedModel<M> {
             }
         })?;
         check_same_shape("mask", &orig.size(), &mask)?;
+        if mask.device() != orig.device() {
+            return Err(PruneError::DeviceMismatch {
+                parameter: "mask",
+                expected: orig.device(),
+                actual: mask.device(),
+            });
+        }
         let mask = own_mask(mask, &[&orig, importance, &default_mask])?;
-        let effective = effective(&orig, &mask)?;
-        Ok(PendingPrune { name: name.to_string(), method, mask, effective, target })
+        Ok(PendingPrune { name: name.to_string(), method, mask, target })
     }
 
-    /// Applies a prepared step. Cannot fail.
+    /// Applies a prepared step. Cannot fail: the slot update below is best effort (a
+    /// multiplication of two tensors already checked to share shape and device) and is redone
+    /// by the next forward anyway.
     pub(crate) fn commit(&mut self, pending: PendingPrune) {
-        let PendingPrune { name, method, mask, effective, target } = pending;
+        let PendingPrune { name, method, mask, target } = pending;
         {
             let mut vars = self.vars();
             if let Target::First { param } = &target {
@@ -432,9 +440,12 @@ impl<M: Prunable> PrunedModel<M> {
                 rec.history.add_pruning_method(method);
             }
         }
-        for (path, slot) in full_slots(&mut self.model, &self.prefix) {
-            if path == name {
-                *slot = effective.shallow_clone();
+        let value = self.record(&name).map(|rec| effective(&rec.orig, &rec.mask));
+        if let Some(Ok(value)) = value {
+            for (path, slot) in full_slots(&mut self.model, &self.prefix) {
+                if path == name {
+                    *slot = value.shallow_clone();
+                }
             }
         }
     }

@@ -45,7 +45,6 @@ pub(crate) struct PendingPrune {
     pub(crate) name: String,
     pub(crate) method: Box<dyn PruningMethod>,
     pub(crate) mask: Tensor,
-    pub(crate) effective: Tensor,
     pub(crate) target: Target,
 }
 

@@ -97,16 +97,68 @@ pub(crate) fn select(t: &Tensor, k: i64, order: Order) -> Result<Option<Tensor>>
     let flags = match t.kind() {
         Kind::Float => {
             let keys = keys_f32(t, order)?;
-            let cut = radix_select(&[&keys], k);
+            let cut = radix_select_resident(&[&keys], k)?;
             mark(&keys, cut, cut.ties).0
         }
         _ => {
             let keys = keys_f64(t, order)?;
-            let cut = radix_select(&[&keys], k);
+            let cut = radix_select_resident(&[&keys], k)?;
             mark(&keys, cut, cut.ties).0
         }
     };
     Ok(Some(Tensor::f_from_slice(&flags)?.f_reshape(t.size().as_slice())?))
+}
+
+/// One tensor of a global selection.
+pub(crate) struct GlobalPart {
+    /// The scores (CPU, `f32`), any shape.
+    pub(crate) scores: Tensor,
+    /// Which entries may be selected (bool, same shape); `None` means all.
+    pub(crate) available: Option<Tensor>,
+}
+
+/// Whether [`select_global_smallest`] applies to these parts.
+pub(crate) fn global_fast_path_applies(parts: &[GlobalPart]) -> bool {
+    let total: usize = parts.iter().map(|p| p.scores.numel()).sum();
+    total >= FAST_PATH_MIN_NUMEL
+        && parts.iter().all(|p| p.scores.device() == Device::Cpu && p.scores.kind() == Kind::Float)
+}
+
+/// Selects the `k` available entries of smallest magnitude across all parts, as if they were
+/// concatenated (ties: lowest position in that order first), without concatenating them: each
+/// part's keys are recomputed per pass, so the extra memory is one part's keys at a time.
+/// Returns one bool tensor per part, true on the selected entries.
+pub(crate) fn select_global_smallest(parts: &[GlobalPart], k: i64) -> Result<Vec<Tensor>> {
+    let keys_of = |i: usize| -> Result<Vec<u32>> {
+        let mut keys = keys_f32(&parts[i].scores, Order::SmallestMagnitude)?;
+        if let Some(available) = &parts[i].available {
+            let mut flags = vec![false; available.numel()];
+            available.f_contiguous()?.f_copy_data(&mut flags, available.numel())?;
+            // Above every real key (NaN included), so never selected while k <= available.
+            for (key, ok) in keys.iter_mut().zip(flags) {
+                if !ok {
+                    *key = u32::MAX;
+                }
+            }
+        }
+        Ok(keys)
+    };
+    if k <= 0 {
+        return parts.iter().map(|p| Ok(p.scores.f_zeros_like()?.f_to_kind(Kind::Bool)?)).collect();
+    }
+    let visit = |i: usize, f: &mut dyn FnMut(&[u32])| -> Result<()> {
+        f(&keys_of(i)?);
+        Ok(())
+    };
+    let cut = radix_select(parts.len(), &visit, k as u64)?;
+    let mut ties_left = cut.ties;
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        let (flags, left) = mark(&keys_of(i)?, cut, ties_left);
+        ties_left = left;
+        out.push(Tensor::f_from_slice(&flags)?.f_reshape(part.scores.size().as_slice())?);
+    }
+    Ok(out)
 }
 
 fn keys_f32(t: &Tensor, order: Order) -> Result<Vec<u32>> {
@@ -159,9 +211,18 @@ fn map_chunks<T: Copy + Sync, K: Copy + Default + Send>(
     out
 }
 
+/// Calls `f` with the keys of part `i`; parts may be computed on demand (global selection
+/// recomputes each tensor's keys per pass instead of holding all of them).
+type VisitKeys<'a, K> = dyn Fn(usize, &mut dyn FnMut(&[K])) -> Result<()> + 'a;
+
 /// Histogram of digit `shift` over the keys whose bits above `shift + DIGIT_BITS` equal
 /// `prefix`.
-fn histogram<K: Key>(parts: &[&[K]], prefix: u64, shift: u32) -> Vec<u64> {
+fn histogram<K: Key>(
+    parts: usize,
+    visit: &VisitKeys<'_, K>,
+    prefix: u64,
+    shift: u32,
+) -> Result<Vec<u64>> {
     let upper = shift + DIGIT_BITS;
     let count_chunk = |keys: &[K]| {
         let mut hist = vec![0u64; BUCKETS];
@@ -173,28 +234,34 @@ fn histogram<K: Key>(parts: &[&[K]], prefix: u64, shift: u32) -> Vec<u64> {
         hist
     };
     let mut total = vec![0u64; BUCKETS];
-    for keys in parts {
-        let n = workers(keys.len());
-        let chunk = keys.len().div_ceil(n).max(1);
-        let partials: Vec<Vec<u64>> = thread::scope(|s| {
-            let handles: Vec<_> =
-                keys.chunks(chunk).map(|c| s.spawn(move || count_chunk(c))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        for hist in partials {
-            for (t, h) in total.iter_mut().zip(hist) {
-                *t += h;
+    for part in 0..parts {
+        visit(part, &mut |keys: &[K]| {
+            let n = workers(keys.len());
+            let chunk = keys.len().div_ceil(n).max(1);
+            let partials: Vec<Vec<u64>> = thread::scope(|s| {
+                let handles: Vec<_> =
+                    keys.chunks(chunk).map(|c| s.spawn(move || count_chunk(c))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            });
+            for hist in partials {
+                for (t, h) in total.iter_mut().zip(hist) {
+                    *t += h;
+                }
             }
-        }
+        })?;
     }
-    total
+    Ok(total)
 }
 
-/// Finds the cut that selects the `k` smallest keys over all `parts` (`1 <= k <= total`).
-fn radix_select<K: Key + TryFrom<u64>>(parts: &[&[K]], k: u64) -> Cut<K> {
+/// Finds the cut that selects the `k` smallest keys over all parts (`1 <= k <= total`).
+fn radix_select<K: Key + TryFrom<u64>>(
+    parts: usize,
+    visit: &VisitKeys<'_, K>,
+    k: u64,
+) -> Result<Cut<K>> {
     let mut prefix = 0u64;
     let mut below = 0u64;
     let mut rank = k;
@@ -202,7 +269,7 @@ fn radix_select<K: Key + TryFrom<u64>>(parts: &[&[K]], k: u64) -> Cut<K> {
     let mut shift = K::BITS;
     while shift > 0 {
         shift -= DIGIT_BITS;
-        let hist = histogram(parts, prefix, shift);
+        let hist = histogram(parts, visit, prefix, shift)?;
         let mut bucket = BUCKETS - 1;
         let mut cumulative = 0u64;
         for (b, &count) in hist.iter().enumerate() {
@@ -219,7 +286,19 @@ fn radix_select<K: Key + TryFrom<u64>>(parts: &[&[K]], k: u64) -> Cut<K> {
     }
     // `prefix` now holds every bit of the threshold key; it fits K by construction.
     let threshold = K::try_from(prefix).unwrap_or_else(|_| unreachable!("key has K::BITS bits"));
-    Cut { threshold, ties: k - below, equal }
+    Ok(Cut { threshold, ties: k - below, equal })
+}
+
+/// Selection over keys held in memory.
+fn radix_select_resident<K: Key + TryFrom<u64>>(parts: &[&[K]], k: u64) -> Result<Cut<K>> {
+    radix_select(
+        parts.len(),
+        &|i, f: &mut dyn FnMut(&[K])| {
+            f(parts[i]);
+            Ok(())
+        },
+        k,
+    )
 }
 
 /// Marks the selected keys of one part. `ties_left` is how many threshold-equal keys are
@@ -270,7 +349,7 @@ mod tests {
             (0..5000).map(|i| (((i * 7919) % 613) as f32 - 300.0) * 0.25).collect();
         let keys: Vec<u32> = values.iter().map(|x| x.to_bits() & 0x7FFF_FFFF).collect();
         for k in [1u64, 2, 17, 613, 2500, 4999, 5000] {
-            let cut = radix_select(&[&keys], k);
+            let cut = radix_select_resident(&[&keys], k).unwrap();
             let (flags, _) = mark(&keys, cut, cut.ties);
             assert_eq!(flags, brute_force(&values, k as usize), "k = {k}");
         }
@@ -280,7 +359,7 @@ mod tests {
     fn global_selection_spans_parts_in_order() {
         let a: Vec<u32> = vec![5, 1, 3, 3];
         let b: Vec<u32> = vec![3, 0, 9];
-        let cut = radix_select(&[&a, &b], 4);
+        let cut = radix_select_resident(&[&a, &b], 4).unwrap();
         assert_eq!((cut.threshold, cut.ties, cut.equal), (3, 2, 3));
         let (fa, left) = mark(&a, cut, cut.ties);
         let (fb, _) = mark(&b, cut, left);
@@ -294,7 +373,7 @@ mod tests {
             .iter()
             .map(|x| x.to_bits() & 0x7FFF_FFFF)
             .collect();
-        let cut = radix_select(&[&keys], 3);
+        let cut = radix_select_resident(&[&keys], 3).unwrap();
         assert_eq!(mark(&keys, cut, cut.ties).0, vec![false, true, true, true]);
     }
 }

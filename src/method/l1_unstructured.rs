@@ -79,4 +79,8 @@ impl PruningMethod for L1Unstructured {
     fn pruning_type(&self) -> PruningType {
         PruningType::Unstructured
     }
+
+    fn magnitude_amount(&self) -> Option<Amount> {
+        Some(self.amount)
+    }
 }

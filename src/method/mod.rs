@@ -92,6 +92,14 @@ pub trait PruningMethod: fmt::Debug + Send {
     /// PyTorch equivalent: the class attribute `PRUNING_TYPE`.
     fn pruning_type(&self) -> PruningType;
 
+    /// For methods that prune the `amount` entries of smallest magnitude (like
+    /// [`L1Unstructured`]): that amount. Global pruning uses it to select across tensors
+    /// without concatenating them. The default, `None`, always works.
+    #[doc(hidden)]
+    fn magnitude_amount(&self) -> Option<Amount> {
+        None
+    }
+
     /// Returns `t * compute_mask(importance, default_mask)`: the pruned copy of a bare tensor.
     ///
     /// `default_mask` defaults to ones; `importance_scores` defaults to `t` and must have the
@@ -146,5 +154,9 @@ impl<M: PruningMethod + ?Sized> PruningMethod for Box<M> {
 
     fn pruning_type(&self) -> PruningType {
         (**self).pruning_type()
+    }
+
+    fn magnitude_amount(&self) -> Option<Amount> {
+        (**self).magnitude_amount()
     }
 }
