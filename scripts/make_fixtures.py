@@ -56,6 +56,13 @@ It is deterministic (fixed seeds), so re-running it rewrites identical files. It
   Each stored tensor is an independent contiguous copy taken *before* the call (PyTorch's
   container writes into the default mask in place when its dtype equals the importance dtype).
 
+  - RNG probes ``_rng_probe.{f16,bf16,f32,f64}``: ``torch.rand(8, dtype=...)`` right after
+    ``torch.manual_seed(0)``. libtorch's CPU stream of float16/bfloat16 draws is not the same in
+    every version (torch 2.11 and 2.13 differ), so a RandomUnstructured mask on half-precision
+    scores can only be compared value for value on a libtorch whose probe matches; elsewhere
+    the test still checks those masks' dtype and shape and lists them as not compared.
+    float32/float64 streams must always match.
+
 Ties: which of several equal scores ``topk`` picks is an implementation detail, so no case
 depends on it. While the fixtures are generated, ``torch.topk`` is wrapped by a checker that
 rejects a draw when the selected and the unselected scores at the boundary are equal or within
@@ -623,9 +630,20 @@ def main():
     identity_and_custom_cases(b)
     container_cases(b)
 
+    # RNG probes: `torch.rand(8, dtype)` right after `torch.manual_seed(0)`. The CPU stream of
+    # float16/bfloat16 draws changed between torch 2.11 and 2.13, so the Rust test compares its
+    # libtorch's draws with these before judging a random case of that dtype.
+    for name, dtype in [("f16", torch.float16), ("bf16", torch.bfloat16),
+                        ("f32", torch.float32), ("f64", torch.float64)]:
+        torch.manual_seed(0)
+        b.tensors[f"_rng_probe.{name}"] = torch.rand(8, dtype=dtype)
+
     os.makedirs(OUT_DIR, exist_ok=True)
-    save_file(b.tensors, os.path.join(OUT_DIR, "masks.safetensors"),
-              metadata={"generator": "scripts/make_fixtures.py", "torch": torch.__version__})
+    st_path = os.path.join(OUT_DIR, "masks.safetensors")
+    save_file(b.tensors, st_path,
+              # A single key: safetensors writes metadata in hash order, which varies by run.
+              metadata={"generator": f"scripts/make_fixtures.py, torch {torch.__version__}"})
+    os.chmod(st_path, 0o644)  # safetensors creates the file owner-only
     with open(os.path.join(OUT_DIR, "masks.json"), "w") as f:
         # One case per line: small diffs when a case changes.
         f.write("[\n" + ",\n".join(json.dumps(c) for c in b.cases) + "\n]\n")

@@ -145,9 +145,11 @@ impl PruningContainer {
     ///
     /// # Errors
     /// [`PruneError::EmptyContainer`]; [`PruneError::ShapeMismatch`] when the two tensors
-    /// differ in shape; [`PruneError::DimOutOfRange`] / [`PruneError::NotStructured`] for a
-    /// structured method whose `dim` does not fit; and whatever the last method returns (for
-    /// example [`PruneError::AmountTooLarge`] when a count exceeds the remaining units).
+    /// differ in shape, or when the method's mask does not have the shape of the slice it was
+    /// given (PyTorch: a `RuntimeError` from the write-back); [`PruneError::DimOutOfRange`] /
+    /// [`PruneError::NotStructured`] for a structured method whose `dim` does not fit; and
+    /// whatever the last method returns (for example [`PruneError::AmountTooLarge`] when a count
+    /// exceeds the remaining units).
     ///
     /// PyTorch equivalent: `container.compute_mask(t, default_mask)`.
     pub fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
@@ -203,10 +205,10 @@ pub(crate) fn combine_masks(
         PruningType::Unstructured => {
             // Entries whose mask is exactly 1 are still available (0.5 or 2 are not).
             let available = mask.f_eq(1)?;
-            let partial = method.compute_mask(
-                &t.f_masked_select(&available)?,
-                &mask.f_masked_select(&available)?,
-            )?;
+            let slice = t.f_masked_select(&available)?;
+            let partial = method.compute_mask(&slice, &mask.f_masked_select(&available)?)?;
+            // `masked_scatter_` would silently take the first entries of a larger mask.
+            check_same_shape("mask", &slice.size(), &partial)?;
             _ = new_mask.f_masked_scatter_(&available, &partial.f_to_kind(new_mask.kind())?)?;
         }
         PruningType::Structured { dim } => {
@@ -219,14 +221,14 @@ pub(crate) fn combine_masks(
             let others: Vec<i64> = (0..ndim).filter(|&d| d != dim).collect();
             let alive = mask.f_sum_dim_intlist(others.as_slice(), false, None)?.f_ne(0)?;
             let channels = true_positions(&alive)?;
-            let partial = method.compute_mask(
-                &t.f_index_select(dim, &channels)?,
-                &mask.f_index_select(dim, &channels)?,
-            )?;
+            let slice = t.f_index_select(dim, &channels)?;
+            let partial = method.compute_mask(&slice, &mask.f_index_select(dim, &channels)?)?;
+            check_same_shape("mask", &slice.size(), &partial)?;
             _ = new_mask.f_index_copy_(dim, &channels, &partial.f_to_kind(new_mask.kind())?)?;
         }
         PruningType::Global => {
             let partial = method.compute_mask(t, mask)?;
+            check_same_shape("mask", &t.size(), &partial)?;
             new_mask = to_kind_copy(&partial, new_mask.kind())?;
         }
     }

@@ -78,7 +78,8 @@ fn random_fast_path_equals_topk_draws_without_threshold_ties() {
     for seed in 0..20 {
         for k in [1, n / 3, n - 5] {
             tch::manual_seed(seed);
-            let ours = RandomUnstructured::new(k).unwrap().compute_mask(&t, &t.ones_like()).unwrap();
+            let ours =
+                RandomUnstructured::new(k).unwrap().compute_mask(&t, &t.ones_like()).unwrap();
             assert_eq!(ours.eq(0.0).sum(Kind::Int64).int64_value(&[]), k);
             // PyTorch's draws and selection, replayed.
             tch::manual_seed(seed);

@@ -1,0 +1,276 @@
+//! Checkpoint parity with the real PyTorch, both directions, through `.safetensors` files:
+//!
+//! * a model pruned in Rust and saved with `vs.save(...)` loads, strictly, into the same
+//!   architecture in PyTorch once `prune.identity` is applied to the same parameters, and
+//!   computes the same output;
+//! * a model pruned by `torch.nn.utils.prune` and saved with `safetensors.torch.save_file`
+//!   loads into an **unpruned** Rust model with [`PrunedModel::load_pruned_checkpoint`], which
+//!   prunes exactly the same parameters with the same masks and computes the same output.
+//!
+//! The Python side is `scripts/checkpoint_parity.py`, run with the python of `$TCH_PRUNE_PYTHON`
+//! (set by `scripts/env.sh`; `python3` otherwise). These tests never skip: without a python that
+//! imports torch and safetensors they fail and say why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tch::nn::{self, Module, OptimizerConfig, VarStore};
+use tch::{Device, Kind, Tensor};
+use tch_prune::{prunable, L1Unstructured, PrunedModel};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const CPU: Device = Device::Cpu;
+
+/// The largest difference allowed between the Rust and the PyTorch forward outputs.
+const TOLERANCE: f64 = 1e-6;
+
+/// `Net` of `scripts/checkpoint_parity.py`: conv (1 -> 3 channels, 3x3) on 6x6 inputs, then
+/// `Linear(48, 10)` and `Linear(10, 4)`, with ReLUs.
+#[derive(Debug)]
+struct Net {
+    conv1: nn::Conv2D,
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+}
+prunable!(Net { conv1, fc1, fc2 });
+
+impl Net {
+    fn new(vs: &VarStore) -> Self {
+        let root = vs.root();
+        Self {
+            conv1: nn::conv2d(&root / "conv1", 1, 3, 3, Default::default()),
+            fc1: nn::linear(&root / "fc1", 48, 10, Default::default()),
+            fc2: nn::linear(&root / "fc2", 10, 4, Default::default()),
+        }
+    }
+}
+
+impl Module for Net {
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        xs.apply(&self.conv1).relu().flatten(1, -1).apply(&self.fc1).relu().apply(&self.fc2)
+    }
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let path =
+            std::env::temp_dir().join(format!("tch-prune-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        Self(path)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn python() -> String {
+    std::env::var("TCH_PRUNE_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join("checkpoint_parity.py")
+}
+
+/// Runs `checkpoint_parity.py` with `args` and returns its stdout; panics with its output when
+/// python cannot be started or the script fails (the tests never skip).
+fn run_script(args: &[&str]) -> String {
+    let python = python();
+    let output = Command::new(&python).arg(script()).args(args).output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run {python:?} ({e}). These tests need a python with torch and safetensors: \
+             run them through scripts/env.sh, which sets TCH_PRUNE_PYTHON"
+        )
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        let hint = if output.status.code() == Some(2) {
+            "\n(torch or safetensors does not import: run the tests through scripts/env.sh, which \
+             sets TCH_PRUNE_PYTHON to its virtualenv's python)"
+        } else {
+            ""
+        };
+        panic!(
+            "{python} {} {} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}{hint}",
+            script().display(),
+            args.join(" "),
+            output.status
+        );
+    }
+    stdout
+}
+
+/// Fails the test (with a clear message) unless python imports torch and safetensors.
+fn require_python() {
+    let version = run_script(&["check-env"]);
+    assert!(version.starts_with("torch "), "unexpected check-env output: {version:?}");
+}
+
+/// The tensors of a `.safetensors` file, by name.
+fn read(path: &Path) -> BTreeMap<String, Tensor> {
+    Tensor::read_safetensors(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        .into_iter()
+        .collect()
+}
+
+fn vals(t: &Tensor) -> Vec<f64> {
+    let flat = t.detach().to_kind(Kind::Double).contiguous().reshape([-1]);
+    Vec::<f64>::try_from(&flat).expect("tensor converts to Vec<f64>")
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size(), "shapes");
+    vals(a).into_iter().zip(vals(b)).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+fn keys(vs: &VarStore) -> BTreeSet<String> {
+    vs.variables().into_keys().collect()
+}
+
+/// (a) Rust prunes and trains a little, saves the `VarStore`; PyTorch applies `prune.identity`
+/// to the same parameters, loads it with `load_state_dict(strict=True)`, finds exactly the
+/// file's keys with the same dtypes, and computes the Rust output within 1e-6.
+#[test]
+fn rust_checkpoint_loads_into_pytorch() -> TestResult {
+    require_python();
+    tch::manual_seed(11);
+    let vs = VarStore::new(CPU);
+    let mut opt = nn::Adam::default().build(&vs, 1e-2)?;
+    let mut model = PrunedModel::new(Net::new(&vs), &vs);
+
+    model.ln_structured("conv1.weight", 1, 2, 0, None)?;
+    model.l1_unstructured("fc1.weight", 0.5, None)?;
+    model.l1_unstructured("fc1.weight", 0.2, None)?; // a repeated prune
+    model.random_unstructured("fc1.bias", 0.3)?;
+    model.global_unstructured(&["fc1.weight", "fc2.weight"], L1Unstructured::new(0.1)?, &[])?;
+    let pruned = ["conv1.weight", "fc1.bias", "fc1.weight", "fc2.weight"];
+    let mut listed: Vec<&str> = model.pruned_parameters().collect();
+    listed.sort_unstable();
+    assert_eq!(listed, pruned);
+
+    // A few training steps. The pruned entries of each `_orig` stay non-zero, so PyTorch's
+    // output matches only if it applies the masks.
+    let x = Tensor::randn([5, 1, 6, 6], (Kind::Float, CPU));
+    let target = Tensor::randn([5, 4], (Kind::Float, CPU));
+    for _ in 0..3 {
+        let loss = (model.forward(&x)? - &target).square().mean(Kind::Float);
+        opt.backward_step(&loss);
+    }
+    let output = tch::no_grad(|| model.forward(&x))?;
+
+    let dir = TempDir::new("rust-to-torch");
+    let model_path = dir.join("model.safetensors");
+    vs.save(&model_path)?;
+    Tensor::write_safetensors(&[("input", &x)], dir.join("input.safetensors"))?;
+    Tensor::write_safetensors(&[("output", &output)], dir.join("output.safetensors"))?;
+
+    let saved = read(&model_path);
+    assert_eq!(saved.keys().cloned().collect::<BTreeSet<_>>(), keys(&vs));
+    for name in pruned {
+        assert!(saved.contains_key(&format!("{name}_orig")), "{name}_orig");
+        assert!(saved.contains_key(&format!("{name}_mask")), "{name}_mask");
+        assert!(!saved.contains_key(name), "{name}");
+    }
+
+    let mut args = vec!["rust-to-torch", dir.0.to_str().expect("utf-8 temp path")];
+    args.extend(pruned);
+    let report = run_script(&args);
+    println!("{report}");
+    assert!(report.starts_with("rust-to-torch:"), "{report}");
+    Ok(())
+}
+
+/// The parameters `scripts/checkpoint_parity.py torch-to-rust` prunes (its `PRUNE_RECIPE`).
+const TORCH_PRUNED: [&str; 4] = ["conv1.weight", "fc1.weight", "fc2.bias", "fc2.weight"];
+
+/// (b) PyTorch prunes (`ln_structured`, `l1_unstructured` twice on one tensor, a bias) and saves
+/// its `state_dict`; an unpruned Rust model loads it with `load_pruned_checkpoint`, is pruned in
+/// exactly those parameters with the file's masks, and computes PyTorch's output within 1e-6.
+#[test]
+fn pytorch_checkpoint_loads_into_rust() -> TestResult {
+    require_python();
+    let dir = TempDir::new("torch-to-rust");
+    let report = run_script(&["torch-to-rust", dir.0.to_str().expect("utf-8 temp path")]);
+    println!("{report}");
+    assert!(report.starts_with("torch-to-rust:"), "{report}");
+    let model_path = dir.join("model.safetensors");
+    let file = read(&model_path);
+    let io = read(&dir.join("io.safetensors"));
+
+    let vs = VarStore::new(CPU);
+    let mut model = PrunedModel::new(Net::new(&vs), &vs);
+    let before: BTreeMap<String, usize> =
+        vs.variables().iter().map(|(k, t)| (k.clone(), t.data_ptr() as usize)).collect();
+    assert!(!model.is_pruned());
+    model.load_pruned_checkpoint(&model_path)?;
+
+    // Exactly the parameters PyTorch pruned.
+    let mut listed: Vec<&str> = model.pruned_parameters().collect();
+    listed.sort_unstable();
+    assert_eq!(listed, TORCH_PRUNED);
+    for name in ["conv1.weight", "conv1.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"] {
+        assert_eq!(model.is_parameter_pruned(name), TORCH_PRUNED.contains(&name), "{name}");
+    }
+    assert_eq!(keys(&vs), file.keys().cloned().collect::<BTreeSet<_>>());
+
+    // Masks and originals are the file's, the originals are the model's own tensors.
+    for name in TORCH_PRUNED {
+        let mask = model.mask(name).expect("pruned");
+        let expected = &file[&format!("{name}_mask")];
+        assert_eq!(mask.kind(), expected.kind(), "{name}_mask kind");
+        assert_eq!(mask.size(), expected.size(), "{name}_mask shape");
+        assert_eq!(vals(mask), vals(expected), "{name}_mask values");
+        assert!(vals(mask).contains(&0.0), "{name}_mask prunes nothing: the recipe changed?");
+        let orig = model.orig(name).expect("pruned");
+        assert_eq!(vals(orig), vals(&file[&format!("{name}_orig")]), "{name}_orig values");
+        assert_eq!(orig.data_ptr() as usize, before[name], "{name}_orig is the model's tensor");
+    }
+    for (name, tensor) in vs.variables() {
+        assert_eq!(vals(&tensor), vals(&file[&name]), "{name}");
+    }
+
+    // The same forward.
+    let output = tch::no_grad(|| model.forward(&io["input"]))?;
+    let diff = max_abs_diff(&output, &io["output"]);
+    assert!(diff <= TOLERANCE, "forward outputs differ by {diff} (> {TOLERANCE})");
+
+    // Saving again gives back PyTorch's file, key for key and value for value.
+    let resaved = dir.join("resaved.safetensors");
+    vs.save(&resaved)?;
+    let again = read(&resaved);
+    assert_eq!(again.keys().collect::<Vec<_>>(), file.keys().collect::<Vec<_>>());
+    for (name, tensor) in &again {
+        assert_eq!(tensor.kind(), file[name].kind(), "{name}");
+        assert_eq!(vals(tensor), vals(&file[name]), "{name}");
+    }
+
+    // Pruning continues on top of the loaded masks.
+    let mask_before = vals(model.mask("fc1.weight").expect("pruned"));
+    model.l1_unstructured("fc1.weight", 0.1, None)?;
+    let mask_after = vals(model.mask("fc1.weight").expect("pruned"));
+    let zeros = |m: &[f64]| m.iter().filter(|&&v| v == 0.0).count();
+    assert!(mask_before.iter().zip(&mask_after).all(|(&a, &b)| a != 0.0 || b == 0.0));
+    assert!(zeros(&mask_after) > zeros(&mask_before));
+    let history: Vec<String> =
+        model.history("fc1.weight").expect("pruned").iter().map(|m| format!("{m:?}")).collect();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(history[0].starts_with("Identity") && history[1].starts_with("L1Unstructured"));
+    Ok(())
+}
