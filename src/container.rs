@@ -7,6 +7,7 @@ use std::ops::Index;
 use tch::Tensor;
 
 use crate::error::{PruneError, Result};
+use crate::select;
 use crate::method::{
     check_same_shape, normalize_dim, to_kind_copy, true_positions, PruningMethod, PruningType,
 };
@@ -200,9 +201,17 @@ pub(crate) fn combine_masks(
     mask: &Tensor,
 ) -> Result<Tensor> {
     check_same_shape("default_mask", &t.size(), mask)?;
-    let mut new_mask = to_kind_copy(mask, t.kind())?;
     match method.pruning_type() {
         PruningType::Unstructured => {
+            // Magnitude pruning of large CPU tensors: select among the available entries in
+            // place (no `masked_select` / `masked_scatter_` round trip); same result, see
+            // `crate::select` for ties.
+            if let Some(amount) = method.magnitude_amount() {
+                if let Some(new_mask) = select::masked_smallest(t, mask, amount)? {
+                    return Ok(new_mask);
+                }
+            }
+            let mut new_mask = to_kind_copy(mask, t.kind())?;
             // Entries whose mask is exactly 1 are still available (0.5 or 2 are not).
             let available = mask.f_eq(1)?;
             let slice = t.f_masked_select(&available)?;
@@ -210,6 +219,7 @@ pub(crate) fn combine_masks(
             // `masked_scatter_` would silently take the first entries of a larger mask.
             check_same_shape("mask", &slice.size(), &partial)?;
             _ = new_mask.f_masked_scatter_(&available, &partial.f_to_kind(new_mask.kind())?)?;
+            Ok(new_mask)
         }
         PruningType::Structured { dim } => {
             let ndim = t.dim() as i64;
@@ -221,18 +231,35 @@ pub(crate) fn combine_masks(
             let others: Vec<i64> = (0..ndim).filter(|&d| d != dim).collect();
             let alive = mask.f_sum_dim_intlist(others.as_slice(), false, None)?.f_ne(0)?;
             let channels = true_positions(&alive)?;
+            if channels.numel() as i64 == t.size()[dim as usize] {
+                // Every channel is alive: the slice is the whole tensor, skip the copies.
+                let partial = method.compute_mask(t, mask)?;
+                check_same_shape("mask", &t.size(), &partial)?;
+                return converted_copy(partial, mask, t.kind());
+            }
+            let mut new_mask = to_kind_copy(mask, t.kind())?;
             let slice = t.f_index_select(dim, &channels)?;
             let partial = method.compute_mask(&slice, &mask.f_index_select(dim, &channels)?)?;
             check_same_shape("mask", &slice.size(), &partial)?;
             _ = new_mask.f_index_copy_(dim, &channels, &partial.f_to_kind(new_mask.kind())?)?;
+            Ok(new_mask)
         }
         PruningType::Global => {
             let partial = method.compute_mask(t, mask)?;
             check_same_shape("mask", &t.size(), &partial)?;
-            new_mask = to_kind_copy(&partial, new_mask.kind())?;
+            converted_copy(partial, mask, t.kind())
         }
     }
-    Ok(new_mask)
+}
+
+/// `partial` in `kind`, as a tensor that shares no storage with the caller's `mask` (a method
+/// may hand `mask` itself back, e.g. a structured method with nothing to prune).
+fn converted_copy(partial: Tensor, mask: &Tensor, kind: tch::Kind) -> Result<Tensor> {
+    if partial.kind() == kind && partial.data_ptr() == mask.data_ptr() && mask.numel() > 0 {
+        to_kind_copy(&partial, kind)
+    } else {
+        Ok(partial.f_to_kind(kind)?)
+    }
 }
 
 impl fmt::Debug for PruningContainer {

@@ -1,14 +1,16 @@
 //! Global pruning: one selection across several parameters.
 
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use crate::error::{PruneError, Result};
 use crate::method::{
-    check_same_shape, contiguous_copy, to_kind_copy, CustomFromMask, PruningMethod, PruningType,
+    check_same_shape, contiguous_copy, CustomFromMask, PruningMethod, PruningType,
 };
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
-use crate::select::{global_fast_path_applies, select_global_smallest, GlobalPart};
+use crate::select::{
+    global_available, global_fast_path_applies, select_global_smallest, GlobalPart,
+};
 
 impl<M: Prunable> PrunedModel<M> {
     /// Prunes the listed parameters together: `method` (unstructured) ranks the entries of all
@@ -82,27 +84,8 @@ impl<M: Prunable> PrunedModel<M> {
         let finals = match method.magnitude_amount() {
             Some(amount) => match self.global_parts(names, importance_scores)? {
                 Some(parts) if global_fast_path_applies(&parts) => {
-                    let available: i64 = parts
-                        .iter()
-                        .map(|p| match &p.available {
-                            Some(a) => Ok(a.f_sum(Kind::Int64)?.int64_value(&[])),
-                            None => Ok(p.scores.numel() as i64),
-                        })
-                        .sum::<Result<i64>>()?;
-                    let k = amount.count_for(available)?;
-                    let selected = select_global_smallest(&parts, k)?;
-                    let mut finals = Vec::with_capacity(names.len());
-                    for (name, selected) in names.iter().zip(selected) {
-                        // PyTorch's global mask for this parameter: its current mask in the
-                        // scores' kind, with the selected entries zeroed.
-                        let mut current = match self.mask(name) {
-                            Some(mask) => to_kind_copy(mask, Kind::Float)?,
-                            None => selected.f_ones_like()?.f_to_kind(Kind::Float)?,
-                        };
-                        _ = current.f_masked_fill_(&selected, 0)?;
-                        finals.push(current);
-                    }
-                    finals
+                    let k = amount.count_for(global_available(&parts)?)?;
+                    select_global_smallest(&parts, k)?
                 }
                 _ => self.global_masks_concatenated(names, &method, importance_scores)?,
             },
@@ -137,7 +120,7 @@ impl<M: Prunable> PrunedModel<M> {
                 (Some(orig), Some(mask)) => {
                     let scores = given.unwrap_or(orig).f_detach()?;
                     check_same_shape("importance_scores", &orig.size(), &scores)?;
-                    (scores, Some(mask.f_eq(1)?))
+                    (scores, Some(mask.shallow_clone()))
                 }
                 _ => {
                     let param = self.unpruned_param(name)?;
@@ -146,10 +129,7 @@ impl<M: Prunable> PrunedModel<M> {
                     (scores, None)
                 }
             };
-            if scores.device() != Device::Cpu || scores.kind() != Kind::Float {
-                return Ok(None);
-            }
-            parts.push(GlobalPart { scores, available });
+            parts.push(GlobalPart { scores, mask: available });
         }
         Ok(Some(parts))
     }

@@ -80,10 +80,8 @@ fn histogram_path_equals_concatenation_over_rounds() {
             .unwrap();
         assert_same_masks(&fast, &plain);
     }
-    let pruned: i64 = NAMES
-        .iter()
-        .map(|n| fast.mask(n).unwrap().eq(0.0).sum(Kind::Int64).int64_value(&[]))
-        .sum();
+    let pruned: i64 =
+        NAMES.iter().map(|n| fast.mask(n).unwrap().eq(0.0).sum(Kind::Int64).int64_value(&[])).sum();
     let total = 256 * 128 + 128 * 64 + 64 * 10;
     let after_two = total - (total as f64 * 0.8).round_ties_even() as i64;
     let remaining = total - after_two;
@@ -116,7 +114,9 @@ fn histogram_path_count_larger_than_remaining_is_an_error_and_changes_nothing() 
     let err = fast
         .global_unstructured(&NAMES, L1Unstructured::new(total as i64).unwrap(), &[])
         .unwrap_err();
-    assert!(matches!(err, tch_prune::PruneError::AmountTooLarge { requested, .. } if requested == total as i64));
+    assert!(
+        matches!(err, tch_prune::PruneError::AmountTooLarge { requested, .. } if requested == total as i64)
+    );
     for (name, mask) in NAMES.iter().zip(before) {
         assert!(fast.mask(name).unwrap().equal(&mask));
         assert_eq!(fast.history(name).unwrap().len(), 1);

@@ -6,7 +6,7 @@ use tch::Tensor;
 use super::checks::{check_same_shape, contiguous_copy};
 use super::{Amount, PruningMethod, PruningType};
 use crate::error::Result;
-use crate::select::{select, Order};
+use crate::select::{prune_mask, Order};
 
 /// Prunes the `k` entries with the smallest absolute value.
 ///
@@ -60,18 +60,18 @@ impl PruningMethod for L1Unstructured {
     fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
         check_same_shape("default_mask", &importance.size(), default_mask)?;
         let k = self.amount.count_for(importance.numel() as i64)?;
-        let mut mask = contiguous_copy(default_mask)?;
         if k != 0 {
             // Radix selection for large CPU tensors (same set as `topk` unless magnitudes tie at
             // the threshold; see `crate::select`), libtorch's `topk` otherwise, as PyTorch.
-            match select(importance, k, Order::SmallestMagnitude)? {
-                Some(prune) => _ = mask.f_masked_fill_(&prune, 0)?,
-                None => {
-                    let scores = importance.f_abs()?.f_reshape([-1])?;
-                    let (_, indices) = scores.f_topk(k, 0, false, true)?;
-                    _ = mask.f_view([-1])?.f_index_fill_(0, &indices, 0)?;
-                }
+            if let Some(mask) = prune_mask(importance, k, Order::SmallestMagnitude, default_mask)? {
+                return Ok(mask);
             }
+        }
+        let mask = contiguous_copy(default_mask)?;
+        if k != 0 {
+            let scores = importance.f_abs()?.f_reshape([-1])?;
+            let (_, indices) = scores.f_topk(k, 0, false, true)?;
+            _ = mask.f_view([-1])?.f_index_fill_(0, &indices, 0)?;
         }
         Ok(mask)
     }

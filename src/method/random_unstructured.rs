@@ -6,7 +6,7 @@ use tch::Tensor;
 use super::checks::{check_floating, check_same_shape, contiguous_copy};
 use super::{Amount, PruningMethod, PruningType};
 use crate::error::Result;
-use crate::select::{select, Order};
+use crate::select::{prune_mask, Order};
 
 /// Prunes `k` entries chosen uniformly at random.
 ///
@@ -59,19 +59,17 @@ impl PruningMethod for RandomUnstructured {
     fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
         check_same_shape("default_mask", &importance.size(), default_mask)?;
         let k = self.amount.count_for(importance.numel() as i64)?;
-        let mut mask = contiguous_copy(default_mask)?;
+        let mask = contiguous_copy(default_mask)?;
         if k != 0 {
             check_floating("importance", importance)?;
             let draws = importance.f_rand_like()?;
-            // The `k` largest draws are pruned; radix selection for large CPU tensors (same set
+            // The `k` largest draws are pruned: radix selection for large CPU tensors (same set
             // as `topk` unless draws tie at the threshold), libtorch's `topk` otherwise.
-            match select(&draws, k, Order::LargestValue)? {
-                Some(prune) => _ = mask.f_masked_fill_(&prune, 0)?,
-                None => {
-                    let (_, indices) = draws.f_reshape([-1])?.f_topk(k, 0, true, true)?;
-                    _ = mask.f_view([-1])?.f_index_fill_(0, &indices, 0)?;
-                }
+            if let Some(mask) = prune_mask(&draws, k, Order::LargestValue, default_mask)? {
+                return Ok(mask);
             }
+            let (_, indices) = draws.f_reshape([-1])?.f_topk(k, 0, true, true)?;
+            _ = mask.f_view([-1])?.f_index_fill_(0, &indices, 0)?;
         }
         Ok(mask)
     }
