@@ -7,10 +7,10 @@ use std::ops::Index;
 use tch::Tensor;
 
 use crate::error::{PruneError, Result};
-use crate::select;
 use crate::method::{
     check_same_shape, normalize_dim, to_kind_copy, true_positions, PruningMethod, PruningType,
 };
+use crate::select;
 
 /// The sequence of pruning methods applied to one tensor, in order.
 ///

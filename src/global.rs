@@ -8,9 +8,7 @@ use crate::method::{
 };
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
-use crate::select::{
-    global_available, global_fast_path_applies, select_global_smallest, GlobalPart,
-};
+use crate::select::{global_fast_path_applies, select_global_smallest, GlobalPart};
 
 impl<M: Prunable> PrunedModel<M> {
     /// Prunes the listed parameters together: `method` (unstructured) ranks the entries of all
@@ -84,8 +82,7 @@ impl<M: Prunable> PrunedModel<M> {
         let finals = match method.magnitude_amount() {
             Some(amount) => match self.global_parts(names, importance_scores)? {
                 Some(parts) if global_fast_path_applies(&parts) => {
-                    let k = amount.count_for(global_available(&parts)?)?;
-                    select_global_smallest(&parts, k)?
+                    select_global_smallest(&parts, amount)?
                 }
                 _ => self.global_masks_concatenated(names, &method, importance_scores)?,
             },

@@ -373,10 +373,17 @@ impl<M: Prunable> PrunedModel<M> {
     ) -> Result<PendingPrune> {
         let (target, orig, current, default_mask) = match self.position(name) {
             Some(index) => {
-                let (current, mask) = self.current(name)?;
                 let rec = &self.pruned[index];
-                let mask = mask.unwrap_or_else(|| rec.mask.shallow_clone());
-                (Target::Repeat { index }, rec.orig.shallow_clone(), current, mask)
+                let (orig, mask) = (rec.orig.shallow_clone(), rec.mask.shallow_clone());
+                // A magnitude method only ranks entries whose mask is exactly 1, where
+                // `orig * mask` is `orig` bit for bit: skip forming the product.
+                let current = if importance_scores.is_none() && method.magnitude_amount().is_some()
+                {
+                    orig.f_detach()?
+                } else {
+                    tch::no_grad(|| effective(&orig, &mask))?
+                };
+                (Target::Repeat { index }, orig, current, mask)
             }
             None => {
                 let param = self.unpruned_param(name)?;

@@ -26,8 +26,8 @@ use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
 
 use crate::error::Result;
-use crate::method::Amount;
 use crate::kernels::{with_slice, with_slice_mut};
+use crate::method::Amount;
 
 /// Tensors with fewer entries than this are selected with libtorch's `topk`, like PyTorch (ties
 /// then resolve exactly as in PyTorch); larger CPU `f32` / `f64` tensors use radix selection.
@@ -260,17 +260,23 @@ fn histogram<F: FloatKey, M: MaskElem>(
 /// Finds the cut that selects the `k` smallest keys (`1 <= k <= available keys`); `pass(prefix,
 /// shift)` returns the histogram of one digit over every source.
 fn radix_select<K: Key>(
-    k: u64,
+    k_of: impl FnOnce(u64) -> Result<u64>,
     mut pass: impl FnMut(u64, u32) -> Result<Vec<u64>>,
-) -> Result<Cut<K>> {
+) -> Result<Option<Cut<K>>> {
     let mut prefix = 0u64;
     let mut below = 0u64;
+    let mut equal: u64;
+    let mut shift = K::BITS - DIGIT_BITS;
+    let first = pass(prefix, shift)?;
+    // Real keys have a clear top bit; only UNAVAILABLE entries land in the last bucket.
+    let available: u64 = first[..BUCKETS / 2].iter().sum();
+    let k = k_of(available)?;
+    if k == 0 {
+        return Ok(None);
+    }
     let mut rank = k;
-    let mut equal = 0u64;
-    let mut shift = K::BITS;
-    while shift > 0 {
-        shift -= DIGIT_BITS;
-        let hist = pass(prefix, shift)?;
+    let mut hist = first;
+    loop {
         let mut bucket = BUCKETS - 1;
         let mut cumulative = 0u64;
         for (b, &count) in hist.iter().enumerate() {
@@ -284,8 +290,13 @@ fn radix_select<K: Key>(
         rank -= cumulative;
         equal = hist[bucket];
         prefix = (prefix << DIGIT_BITS) | bucket as u64;
+        if shift == 0 {
+            break;
+        }
+        shift -= DIGIT_BITS;
+        hist = pass(prefix, shift)?;
     }
-    Ok(Cut { threshold: K::from_bits(prefix), ties: k - below, equal })
+    Ok(Some(Cut { threshold: K::from_bits(prefix), ties: k - below, equal }))
 }
 
 /// Writes `out[i] = 0` for the selected entries and `default[i]` (1 when `default` is `None`)
@@ -398,15 +409,19 @@ fn prune_mask_typed<F: FloatKey>(
 ) -> Result<bool> {
     let cut = with_slice::<F, _>(scores, |values| {
         let src = Source::<F, f32> { values, available: None, order };
-        radix_select::<F::K>(k, |prefix, shift| {
-            let mut hist = vec![0u64; BUCKETS];
-            histogram(&src, prefix, shift, &mut hist);
-            Ok(hist)
-        })
+        radix_select::<F::K>(
+            |_| Ok(k),
+            |prefix, shift| {
+                let mut hist = vec![0u64; BUCKETS];
+                histogram(&src, prefix, shift, &mut hist);
+                Ok(hist)
+            },
+        )
     });
     let cut = match cut {
-        Some(cut) => cut?,
-        None => return Ok(false),
+        Some(Ok(Some(cut))) => cut,
+        Some(Err(e)) => return Err(e),
+        _ => return Ok(false),
     };
     Ok(match default.kind() {
         Kind::Float => write_typed::<F, f32>(scores, order, cut, default, out),
@@ -461,26 +476,14 @@ pub(crate) fn masked_smallest(t: &Tensor, mask: &Tensor, amount: Amount) -> Resu
     if !global_fast_path_applies(&parts) {
         return Ok(None);
     }
-    let k = amount.count_for(global_available(&parts)?)?;
-    Ok(select_global_smallest(&parts, k)?.pop())
-}
-
-/// The number of entries that compete in a global selection.
-pub(crate) fn global_available(parts: &[GlobalPart]) -> Result<i64> {
-    parts
-        .iter()
-        .map(|p| match &p.mask {
-            Some(mask) => Ok(mask.f_eq(1)?.f_sum(Kind::Int64)?.int64_value(&[])),
-            None => Ok(p.scores.numel() as i64),
-        })
-        .sum()
+    Ok(select_global_smallest(&parts, amount)?.pop())
 }
 
 /// PyTorch's global L1 step without the concatenation: selects the `k` available entries of
 /// smallest magnitude across all parts (ties: earliest in the concatenated order first) and
 /// returns, per part, its mask in `f32` with the selected entries zeroed (ones where the part
 /// had no mask). Each pass reads the tensors in place; the extra memory is the output masks.
-pub(crate) fn select_global_smallest(parts: &[GlobalPart], k: i64) -> Result<Vec<Tensor>> {
+pub(crate) fn select_global_smallest(parts: &[GlobalPart], amount: Amount) -> Result<Vec<Tensor>> {
     let parts: Vec<GlobalPart> = parts
         .iter()
         .map(|p| {
@@ -505,18 +508,16 @@ pub(crate) fn select_global_smallest(parts: &[GlobalPart], k: i64) -> Result<Vec
         kind: Kind::Float,
         expected: "a contiguous CPU f32 tensor",
     };
-    let cut = if k > 0 {
-        Some(radix_select::<u32>(k as u64, |prefix, shift| {
-            let mut hist = vec![0u64; BUCKETS];
-            for part in &parts {
-                with_source(part, |src| histogram(src, prefix, shift, &mut hist))
-                    .ok_or_else(unreadable)?;
-            }
-            Ok(hist)
-        })?)
-    } else {
-        None
-    };
+    // The amount is a fraction of the entries still available, counted by the first pass.
+    let k_of = |available: u64| Ok(amount.count_for(available as i64)? as u64);
+    let cut = radix_select::<u32>(k_of, |prefix, shift| {
+        let mut hist = vec![0u64; BUCKETS];
+        for part in &parts {
+            with_source(part, |src| histogram(src, prefix, shift, &mut hist))
+                .ok_or_else(unreadable)?;
+        }
+        Ok(hist)
+    })?;
     let mut ties_left = cut.map_or(0, |c| c.ties);
     let mut out = Vec::with_capacity(parts.len());
     for part in &parts {
@@ -560,11 +561,15 @@ mod tests {
 
     fn select(values: &[f32], k: u64) -> Vec<bool> {
         let src = Source::<f32, f32> { values, available: None, order: Order::SmallestMagnitude };
-        let cut = radix_select::<u32>(k, |prefix, shift| {
-            let mut hist = vec![0u64; BUCKETS];
-            histogram(&src, prefix, shift, &mut hist);
-            Ok(hist)
-        })
+        let cut = radix_select::<u32>(
+            |_| Ok(k),
+            |prefix, shift| {
+                let mut hist = vec![0u64; BUCKETS];
+                histogram(&src, prefix, shift, &mut hist);
+                Ok(hist)
+            },
+        )
+        .unwrap()
         .unwrap();
         let mut out = vec![0f32; values.len()];
         write_mask::<f32, f32, f32>(&src, cut, cut.ties, None, &mut out);
@@ -592,11 +597,15 @@ mod tests {
         let values = [0.5f32, 0.25, 0.75, 0.0];
         let src =
             Source::<f32, f32> { values: &values, available: None, order: Order::LargestValue };
-        let cut = radix_select::<u32>(2, |prefix, shift| {
-            let mut hist = vec![0u64; BUCKETS];
-            histogram(&src, prefix, shift, &mut hist);
-            Ok(hist)
-        })
+        let cut = radix_select::<u32>(
+            |_| Ok(2),
+            |prefix, shift| {
+                let mut hist = vec![0u64; BUCKETS];
+                histogram(&src, prefix, shift, &mut hist);
+                Ok(hist)
+            },
+        )
+        .unwrap()
         .unwrap();
         let mut out = [1f32; 4];
         write_mask::<f32, f32, f32>(&src, cut, cut.ties, None, &mut out);
@@ -610,8 +619,7 @@ mod tests {
         let b_mask = Tensor::from_slice(&[1.0f32, 1.0, 1.0, 0.0]);
         let parts =
             [GlobalPart { scores: a, mask: None }, GlobalPart { scores: b, mask: Some(b_mask) }];
-        assert_eq!(global_available(&parts).unwrap(), 7);
-        let masks = select_global_smallest(&parts, 4).unwrap();
+        let masks = select_global_smallest(&parts, Amount::Count(4)).unwrap();
         assert_eq!(Vec::<f32>::try_from(&masks[0]).unwrap(), vec![1.0, 0.0, 0.0, 0.0]);
         assert_eq!(Vec::<f32>::try_from(&masks[1]).unwrap(), vec![1.0, 0.0, 1.0, 0.0]);
     }
