@@ -121,17 +121,30 @@ impl<M: Prunable> PrunedModel<M> {
         self.model
     }
 
-    /// Points every pruned slot at a freshly computed `orig * mask`: PyTorch's forward
-    /// pre-hooks, run by hand. [`forward`](Self::forward) calls it for you.
+    /// Points every pruned slot at `orig * mask`: PyTorch's forward pre-hooks, run by hand.
+    /// [`forward`](Self::forward) calls it for you.
+    ///
+    /// With autograd on, the product is formed anew each time (the layer needs a fresh graph
+    /// node so that the gradient reaches `orig`). Inside `tch::no_grad` (evaluation), the
+    /// product is computed once and reused for as long as neither `orig` nor the mask changes
+    /// (tracked by libtorch's version counters, which every in-place write such as an
+    /// optimizer step or `VarStore::load` bumps), so a pruned model evaluates at the cost of
+    /// an unpruned one.
     ///
     /// # Errors
     /// A libtorch error from the multiplication.
     pub fn refresh(&mut self) -> Result<()> {
-        let values = self
-            .pruned
-            .iter()
-            .map(|rec| Ok((rec.name.as_str(), effective(&rec.orig, &rec.mask)?)))
-            .collect::<Result<HashMap<&str, Tensor>>>()?;
+        let grad = grad_enabled()?;
+        let mut values = HashMap::with_capacity(self.pruned.len());
+        for rec in &mut self.pruned {
+            let value = if grad {
+                rec.cache = None;
+                effective(&rec.orig, &rec.mask)?
+            } else {
+                rec.cached_effective()?
+            };
+            values.insert(rec.name.as_str(), value);
+        }
         for (path, slot) in full_slots(&mut self.model, &self.prefix) {
             if let Some(value) = values.get(path.as_str()) {
                 *slot = value.shallow_clone();
@@ -434,16 +447,12 @@ impl<M: Prunable> PrunedModel<M> {
             Target::First { param } => {
                 let mut history = PruningContainer::new();
                 history.add_pruning_method(method);
-                self.pruned.push(Reparametrization {
-                    name: name.clone(),
-                    orig: param,
-                    mask,
-                    history,
-                });
+                self.pruned.push(Reparametrization::new(name.clone(), param, mask, history));
             }
             Target::Repeat { index } => {
                 let rec = &mut self.pruned[index];
                 rec.mask = mask;
+                rec.cache = None;
                 rec.history.add_pruning_method(method);
             }
         }
@@ -493,6 +502,13 @@ fn full_slots<'a, M: Prunable>(model: &'a mut M, prefix: &str) -> Vec<(String, &
     let mut out = Vec::new();
     push_child_slots(&mut out, prefix, model);
     out
+}
+
+/// Whether autograd is recording: the product of a tensor that requires grad does.
+fn grad_enabled() -> Result<bool> {
+    let probe =
+        Tensor::f_zeros([1], (tch::Kind::Float, tch::Device::Cpu))?.f_set_requires_grad(true)?;
+    Ok(probe.f_neg()?.requires_grad())
 }
 
 /// Whether two handles refer to the same variable (same storage, shape and strides).

@@ -36,6 +36,39 @@ pub(crate) struct Reparametrization {
     pub(crate) mask: Tensor,
     /// Every method applied so far, oldest first.
     pub(crate) history: PruningContainer,
+    /// `orig * mask` formed without autograd, with the state it was formed from.
+    pub(crate) cache: Option<(CacheKey, Tensor)>,
+}
+
+/// What a cached `orig * mask` depends on: the two tensors' storage and version counters.
+pub(crate) type CacheKey = [i64; 4];
+
+impl Reparametrization {
+    pub(crate) fn new(name: String, orig: Tensor, mask: Tensor, history: PruningContainer) -> Self {
+        Self { name, orig, mask, history, cache: None }
+    }
+
+    fn cache_key(&self) -> Result<CacheKey> {
+        Ok([
+            self.orig.data_ptr() as i64,
+            self.orig.f_internal_version()?,
+            self.mask.data_ptr() as i64,
+            self.mask.f_internal_version()?,
+        ])
+    }
+
+    /// `orig * mask` without autograd, reused while `orig` and the mask are unchanged.
+    pub(crate) fn cached_effective(&mut self) -> Result<Tensor> {
+        let key = self.cache_key()?;
+        if let Some((cached_key, value)) = &self.cache {
+            if *cached_key == key {
+                return Ok(value.shallow_clone());
+            }
+        }
+        let value = tch::no_grad(|| effective(&self.orig, &self.mask))?;
+        self.cache = Some((key, value.shallow_clone()));
+        Ok(value)
+    }
 }
 
 /// A pruning step that has been validated and computed but not applied yet: applying it cannot
