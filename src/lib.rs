@@ -74,7 +74,7 @@ pub use select::FAST_PATH_MIN_NUMEL;
 /// Items the [`prunable!`] macro expands to; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::prunable::push_child_slots;
+    pub use crate::prunable::{push_child_modules, push_child_slots};
     pub use tch::Tensor;
 }
 

@@ -153,6 +153,68 @@ impl<M: Prunable> PrunedModel<M> {
         Ok(())
     }
 
+    /// The full names of the layers of type `L` (PyTorch: `named_modules()` filtered with
+    /// `isinstance`), e.g. to prune every convolution one way and every linear layer another.
+    ///
+    /// ```
+    /// use tch::{nn, Device};
+    /// use tch_prune::{prunable, PrunedModel};
+    ///
+    /// #[derive(Debug)]
+    /// struct Net { conv: nn::Conv2D, fc1: nn::Linear, fc2: nn::Linear }
+    /// prunable!(Net { conv, fc1, fc2 });
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let net = Net {
+    ///     conv: nn::conv2d(vs.root() / "conv", 1, 2, 3, Default::default()),
+    ///     fc1: nn::linear(vs.root() / "fc1", 4, 3, Default::default()),
+    ///     fc2: nn::linear(vs.root() / "fc2", 3, 2, Default::default()),
+    /// };
+    /// let mut model = PrunedModel::new(net, &vs);
+    /// for layer in model.layers_of::<nn::Linear>() {
+    ///     model.l1_unstructured(&format!("{layer}.weight"), 0.4, None)?;
+    /// }
+    /// assert_eq!(model.pruned_parameters().collect::<Vec<_>>(), ["fc1.weight", "fc2.weight"]);
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn layers_of<L: std::any::Any>(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        crate::prunable::push_child_modules(&mut out, &self.prefix, &self.model);
+        out.into_iter().filter(|(_, layer)| layer.is::<L>()).map(|(name, _)| name).collect()
+    }
+
+    /// The current value of parameter `name`, detached: `orig * mask` when pruned (what the
+    /// layer computes with), the variable itself otherwise.
+    ///
+    /// # Errors
+    /// [`PruneError::UnknownParameter`] when `name` is neither pruned nor a variable.
+    ///
+    /// ```
+    /// use tch::{nn, Device, Kind};
+    /// use tch_prune::PrunedModel;
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let mut model = PrunedModel::new(nn::linear(vs.root() / "fc", 4, 2, Default::default()), &vs)
+    ///     .with_prefix("fc");
+    /// model.l1_unstructured("fc.weight", 3, None)?;
+    /// let w = model.value("fc.weight")?;
+    /// assert_eq!(w.eq(0.0).sum(Kind::Int64).int64_value(&[]), 3);
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    ///
+    /// PyTorch equivalent: `module.weight` (the attribute the forward pre-hook sets).
+    pub fn value(&self, name: &str) -> Result<Tensor> {
+        if let Some(rec) = self.record(name) {
+            return Ok(tch::no_grad(|| effective(&rec.orig, &rec.mask))?);
+        }
+        let vars = self.vars();
+        let var = vars
+            .named_variables
+            .get(name)
+            .ok_or_else(|| PruneError::UnknownParameter { name: name.into() })?;
+        Ok(var.f_detach()?)
+    }
+
     /// Whether any parameter is pruned.
     ///
     /// PyTorch equivalent: `prune.is_pruned(model)`.

@@ -1,6 +1,8 @@
 //! [`Prunable`]: how a model exposes its parameter slots, so a [`PrunedModel`](crate::PrunedModel)
 //! can point them at `orig * mask`.
 
+use std::any::Any;
+
 use tch::nn;
 use tch::Tensor;
 
@@ -29,6 +31,38 @@ use tch::Tensor;
 pub trait Prunable {
     /// Every parameter slot, as `(path relative to self, slot)`.
     fn param_slots(&mut self) -> Vec<(String, &mut Tensor)>;
+
+    /// Every layer inside, as `(path relative to self, layer)`; test a layer's type with
+    /// [`Any::is`](std::any::Any::is) (`layer.is::<nn::Linear>()`), as PyTorch code does with
+    /// `isinstance`. tch's layers list themselves under the empty path; `prunable!` lists its
+    /// fields' layers. The default lists nothing.
+    ///
+    /// ```
+    /// use tch::{nn, Device};
+    /// use tch_prune::{prunable, Prunable};
+    ///
+    /// #[derive(Debug)]
+    /// struct Net { conv: nn::Conv2D, fc: nn::Linear }
+    /// prunable!(Net { conv, fc });
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let net = Net {
+    ///     conv: nn::conv2d(vs.root() / "conv", 1, 2, 3, Default::default()),
+    ///     fc: nn::linear(vs.root() / "fc", 4, 2, Default::default()),
+    /// };
+    /// let linear: Vec<String> = net
+    ///     .named_modules()
+    ///     .into_iter()
+    ///     .filter(|(_, layer)| layer.is::<nn::Linear>())
+    ///     .map(|(name, _)| name)
+    ///     .collect();
+    /// assert_eq!(linear, ["fc"]);
+    /// ```
+    ///
+    /// PyTorch equivalent: `model.named_modules()` (without the root module itself).
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        Vec::new()
+    }
 }
 
 /// Joins a prefix and a relative path with tch's separator `.` (an empty prefix adds nothing).
@@ -53,6 +87,16 @@ pub fn push_child_slots<'a, P: Prunable + ?Sized>(
     );
 }
 
+/// Appends the layers of `child`, prefixed with `prefix`, to `out` (used by [`prunable!`]).
+#[doc(hidden)]
+pub fn push_child_modules<'a, P: Prunable + ?Sized>(
+    out: &mut Vec<(String, &'a dyn Any)>,
+    prefix: &str,
+    child: &'a P,
+) {
+    out.extend(child.named_modules().into_iter().map(|(name, m)| (join_path(prefix, &name), m)));
+}
+
 fn weight_and_bias<'a>(
     weight: Option<&'a mut Tensor>,
     bias: Option<&'a mut Tensor>,
@@ -66,17 +110,29 @@ impl Prunable for nn::Linear {
     fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
         weight_and_bias(Some(&mut self.ws), self.bs.as_mut())
     }
-}
 
-impl<ND> Prunable for nn::Conv<ND> {
-    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
-        weight_and_bias(Some(&mut self.ws), self.bs.as_mut())
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        vec![(String::new(), self)]
     }
 }
 
-impl<ND> Prunable for nn::ConvTransposeND<ND> {
+impl<ND: 'static> Prunable for nn::Conv<ND> {
     fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
         weight_and_bias(Some(&mut self.ws), self.bs.as_mut())
+    }
+
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        vec![(String::new(), self)]
+    }
+}
+
+impl<ND: 'static> Prunable for nn::ConvTransposeND<ND> {
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        weight_and_bias(Some(&mut self.ws), self.bs.as_mut())
+    }
+
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        vec![(String::new(), self)]
     }
 }
 
@@ -84,11 +140,19 @@ impl Prunable for nn::Embedding {
     fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
         weight_and_bias(Some(&mut self.ws), None)
     }
+
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        vec![(String::new(), self)]
+    }
 }
 
 impl Prunable for nn::LayerNorm {
     fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
         weight_and_bias(self.ws.as_mut(), self.bs.as_mut())
+    }
+
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        vec![(String::new(), self)]
     }
 }
 
@@ -97,11 +161,19 @@ impl Prunable for nn::BatchNorm {
     fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
         weight_and_bias(self.ws.as_mut(), self.bs.as_mut())
     }
+
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        vec![(String::new(), self)]
+    }
 }
 
 impl Prunable for nn::GroupNorm {
     fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
         weight_and_bias(self.ws.as_mut(), self.bs.as_mut())
+    }
+
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        vec![(String::new(), self)]
     }
 }
 
@@ -114,17 +186,33 @@ impl<T: Prunable> Prunable for Vec<T> {
         }
         out
     }
+
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        let mut out = Vec::new();
+        for (i, child) in self.iter().enumerate() {
+            push_child_modules(&mut out, &i.to_string(), child);
+        }
+        out
+    }
 }
 
 impl<T: Prunable> Prunable for Option<T> {
     fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
         self.as_mut().map(Prunable::param_slots).unwrap_or_default()
     }
+
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        self.as_ref().map(Prunable::named_modules).unwrap_or_default()
+    }
 }
 
 impl<T: Prunable + ?Sized> Prunable for Box<T> {
     fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
         (**self).param_slots()
+    }
+
+    fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        (**self).named_modules()
     }
 }
 
@@ -170,6 +258,20 @@ macro_rules! prunable {
                         &mut out,
                         $crate::prunable!(@path $field $(, $path)?),
                         &mut self.$field,
+                    );
+                )*
+                out
+            }
+
+            fn named_modules(
+                &self,
+            ) -> ::std::vec::Vec<(::std::string::String, &dyn ::std::any::Any)> {
+                let mut out = ::std::vec::Vec::new();
+                $(
+                    $crate::__private::push_child_modules(
+                        &mut out,
+                        $crate::prunable!(@path $field $(, $path)?),
+                        &self.$field,
                     );
                 )*
                 out
