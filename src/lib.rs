@@ -33,7 +33,13 @@
 //!   [`Norm`] and [`PruningType`].
 //! * [`PruningContainer`]: a pruning history and PyTorch's rule for combining a new method
 //!   with the earlier masks.
+//! * [`PrunedModel`]: model-level pruning by `VarStore` name (`l1_unstructured`,
+//!   `ln_structured`, `global_unstructured`, `remove`, ...), with the `<name>_orig` /
+//!   `<name>_mask` reparametrization and pruned-checkpoint loading; layers are reached through
+//!   [`Prunable`] (implemented for tch's layers, [`prunable!`] for your structs).
 //! * [`PruneError`]: the one error type.
+//!
+//! Coming from PyTorch? [`for_pytorch_users`] translates every call.
 //!
 //! ## Parity with PyTorch
 //!
@@ -53,6 +59,7 @@
 mod checkpoint;
 mod container;
 mod error;
+pub mod for_pytorch_users;
 mod global;
 mod kernels;
 mod method;

@@ -33,7 +33,7 @@ pub trait Prunable {
     fn param_slots(&mut self) -> Vec<(String, &mut Tensor)>;
 
     /// Every layer inside, as `(path relative to self, layer)`; test a layer's type with
-    /// [`Any::is`](std::any::Any::is) (`layer.is::<nn::Linear>()`), as PyTorch code does with
+    /// `<dyn Any>::is` (`layer.is::<nn::Linear>()`), as PyTorch code does with
     /// `isinstance`. tch's layers list themselves under the empty path; `prunable!` lists its
     /// fields' layers. The default lists nothing.
     ///
