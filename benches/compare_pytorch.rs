@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use tch::nn::{self, Module};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 use tch_prune::{prunable, L1Unstructured, PrunedModel};
 
 const WORKLOADS: [&str; 8] = [

@@ -11,8 +11,13 @@ use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 use tch_prune::{L1Unstructured, LnStructured, PrunedModel, PruningMethod, RandomUnstructured};
 
-const SIZES: [(i64, &str); 5] =
-    [(10_000, "1e4"), (100_000, "1e5"), (1_000_000, "1e6"), (10_000_000, "1e7"), (100_000_000, "1e8")];
+const SIZES: [(i64, &str); 5] = [
+    (10_000, "1e4"),
+    (100_000, "1e5"),
+    (1_000_000, "1e6"),
+    (10_000_000, "1e7"),
+    (100_000_000, "1e8"),
+];
 
 fn masks(c: &mut Criterion) {
     for (name, method) in [

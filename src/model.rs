@@ -205,7 +205,7 @@ impl<M: Prunable> PrunedModel<M> {
     /// PyTorch equivalent: `module.weight` (the attribute the forward pre-hook sets).
     pub fn value(&self, name: &str) -> Result<Tensor> {
         if let Some(rec) = self.record(name) {
-            return Ok(tch::no_grad(|| effective(&rec.orig, &rec.mask))?);
+            return tch::no_grad(|| effective(&rec.orig, &rec.mask));
         }
         let vars = self.vars();
         let var = vars
