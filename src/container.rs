@@ -99,6 +99,11 @@ impl PruningContainer {
         self.methods.is_empty()
     }
 
+    /// Keeps the first `len` methods: undoes the steps a failed multi-step operation applied.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.methods.truncate(len);
+    }
+
     /// The method at `index` (0 is the first applied), if any.
     ///
     /// ```

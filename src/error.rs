@@ -194,6 +194,75 @@ pub enum PruneError {
         unexpected: Vec<String>,
     },
 
+    /// A pruning-schedule parameter outside its range (a negative `begin_step`, an `end_step`
+    /// before `begin_step`, a `frequency` below 1, a sparsity outside `[0, 1)`, ...), or a
+    /// target sparsity outside `[0, 1]` returned by a custom schedule. TF-MOT: `ValueError`
+    /// from `PruningSchedule._validate_step` / `_validate_sparsity`.
+    #[error("{parameter}: {value} is out of range; expected {expected}")]
+    InvalidSchedule {
+        /// The schedule parameter at fault (`"begin_step"`, `"final_sparsity"`, ...).
+        parameter: &'static str,
+        /// The value it had (steps are converted to `f64`).
+        value: f64,
+        /// The range it must lie in.
+        expected: String,
+    },
+
+    /// Hard masking ([`HardMask`](crate::HardMask)) got a mask with entries other than 0 and
+    /// 1: multiplied into the weights again after every optimizer step, such a mask would scale
+    /// the kept entries once more each time. PyTorch's reparametrization has no such limit (the
+    /// mask multiplies the untouched original); use [`PrunedModel`](crate::PrunedModel) for
+    /// non-binary masks.
+    #[error("mask: hard masking of {name:?} needs a mask of zeros and ones only")]
+    NonBinaryMask {
+        /// The parameter whose mask is not binary.
+        name: String,
+    },
+
+    /// A [`PruningRecipe`](crate::PruningRecipe) that cannot be read or applied as written:
+    /// malformed JSON/TOML, an unknown field, method or layer kind, an invalid amount, an
+    /// argument the method needs or refuses, a name or pattern that matches no parameter, a
+    /// layer kind the model does not have. Found before anything is pruned.
+    #[error("recipe: {field}: {reason}")]
+    InvalidRecipe {
+        /// Where in the recipe: `"steps[1].amount"`, `"steps[0].parameters[2]"`, `"recipe"`
+        /// for the document as a whole.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A recipe step failed on the model (a count larger than a parameter, a `dim` out of
+    /// range, a structured method on a 1-D parameter, ...). The steps before it were undone:
+    /// the model is as before the recipe.
+    #[error("recipe: {field} ({parameter}): {source}")]
+    RecipeStepFailed {
+        /// The step and, where the error points at one, its field (`"steps[2].amount"`).
+        field: String,
+        /// The parameter being pruned (all of them, comma-separated, for a global step).
+        parameter: String,
+        /// The pruning error.
+        source: Box<PruneError>,
+    },
+
+    /// A file could not be read or written (a recipe, a chart).
+    #[error("io: cannot {operation} {path:?}: {source}")]
+    Io {
+        /// `"read"` or `"write"`.
+        operation: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
+    /// Drawing a chart failed (`plotters`' error, as text: its type depends on the backend).
+    #[error("plot: {reason}")]
+    Plot {
+        /// What `plotters` reported.
+        reason: String,
+    },
+
     /// An error raised by libtorch (through tch's fallible `f_*` calls).
     #[error(transparent)]
     Torch(#[from] TchError),

@@ -37,6 +37,16 @@
 //!   `ln_structured`, `global_unstructured`, `remove`, ...), with the `<name>_orig` /
 //!   `<name>_mask` reparametrization and pruned-checkpoint loading; layers are reached through
 //!   [`Prunable`] (implemented for tch's layers, [`prunable!`] for your structs).
+//! * [`PruningSchedule`] ([`ConstantSparsity`], [`PolynomialDecay`], [`Cubic`], [`FromFn`]) and
+//!   [`GradualPruner`]: gradual magnitude pruning to a sparsity that rises during training.
+//! * [`HardMask`] and [`MaskedOptimizer`]: hard-mask mode for models whose layers cannot be
+//!   reached (`nn::seq()`, LSTM/GRU, TorchScript `TrainableCModule`): masks multiplied into the
+//!   `VarStore` tensors in place, and an optimizer wrapper that keeps pruned weights at zero.
+//! * [`SparsityReport`]: per-parameter and global sparsity as data (serde), an aligned text
+//!   table and a bar chart (SVG; PNG with the `plot-png` feature).
+//! * [`PruningRecipe`]: a pruning plan in JSON or TOML (steps selecting parameters by glob
+//!   pattern and/or [`LayerKind`], each with a [`RecipeMethod`]), applied in one call that
+//!   changes nothing on error.
 //! * [`PruneError`]: the one error type.
 //!
 //! Coming from PyTorch? [`for_pytorch_users`] translates every call.
@@ -60,22 +70,37 @@ mod checkpoint;
 mod container;
 mod error;
 pub mod for_pytorch_users;
+mod glob;
 mod global;
+mod hard_mask;
 mod kernels;
 mod method;
 mod model;
 mod prunable;
+mod recipe;
 mod reparam;
+mod report;
+mod schedule;
 mod select;
 
 pub use container::PruningContainer;
 pub use error::{PruneError, Result};
+pub use hard_mask::{HardMask, MaskedOptimizer};
 pub use method::{
     Amount, CustomFromMask, Identity, L1Unstructured, LnStructured, Norm, PruningMethod,
     PruningType, RandomStructured, RandomUnstructured,
 };
 pub use model::PrunedModel;
 pub use prunable::Prunable;
+pub use recipe::{
+    GlobalPruningMethod, LayerKind, PruningRecipe, RecipeMethod, RecipeOutcome, RecipeStep,
+    StepOutcome,
+};
+pub use report::{ParameterReport, SparsityReport};
+pub use schedule::{
+    ConstantSparsity, Cubic, FromFn, GradualPruner, ParameterSparsity, PolynomialDecay,
+    PruneProgress, PruningSchedule, PruningScope,
+};
 pub use select::FAST_PATH_MIN_NUMEL;
 
 /// Items the [`prunable!`] macro expands to; not part of the public API.

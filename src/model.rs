@@ -17,6 +17,9 @@ use crate::reparam::{
     effective, mask_name, orig_name, own_mask, PendingPrune, Reparametrization, Target,
 };
 
+// Undoing committed steps, for multi-step operations that must change nothing on error.
+mod snapshot;
+
 /// A tch model together with its `VarStore`, pruned parameter by parameter as in PyTorch.
 ///
 /// Parameters are named by their `VarStore` path (`"conv1.weight"`). After pruning one:

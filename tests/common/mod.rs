@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
 
 pub mod fixtures;
+pub mod lenet;
 pub mod tensors;

@@ -1,0 +1,362 @@
+//! What a recipe step does ([`RecipeMethod`]) and the layer kinds it can select ([`LayerKind`]).
+
+use serde::{Deserialize, Serialize};
+use tch::nn;
+
+use crate::error::{PruneError, Result};
+use crate::method::{
+    Amount, Identity, L1Unstructured, LnStructured, Norm, RandomStructured, RandomUnstructured,
+};
+use crate::model::PrunedModel;
+use crate::prunable::Prunable;
+
+/// The pruning a [`RecipeStep`](crate::RecipeStep) applies to the parameters it selects: one
+/// of [`PrunedModel`]'s pruning calls, with its arguments.
+///
+/// In recipe files the variant is the `method` field, in PyTorch's snake-case function names,
+/// and the arguments sit beside it (`amount`, `n`, `dim`, `pruning_method`). The constructors
+/// validate the arguments (as the methods' `new` do); [`PruningRecipe::apply`] validates them
+/// again, so a value built from the public variants directly cannot slip through.
+///
+/// ```
+/// use tch_prune::{Amount, Norm, RecipeMethod};
+///
+/// let m = RecipeMethod::ln_structured(0.5, 2, 0)?;
+/// assert_eq!(m, RecipeMethod::LnStructured { amount: Amount::Fraction(0.5), n: Norm::P(2.0), dim: 0 });
+/// assert_eq!(m.name(), "ln_structured");
+/// assert!(RecipeMethod::l1_unstructured(1.5).is_err());
+/// # Ok::<(), tch_prune::PruneError>(())
+/// ```
+///
+/// [`PruningRecipe::apply`]: crate::PruningRecipe::apply
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum RecipeMethod {
+    /// Sets up the reparametrization without pruning. PyTorch: `prune.identity`.
+    Identity,
+    /// The `amount` entries of smallest magnitude, per parameter. PyTorch:
+    /// `prune.l1_unstructured`.
+    L1Unstructured {
+        /// A count or a fraction of each parameter's remaining entries.
+        amount: Amount,
+    },
+    /// `amount` entries at random, per parameter. PyTorch: `prune.random_unstructured`.
+    RandomUnstructured {
+        /// A count or a fraction of each parameter's remaining entries.
+        amount: Amount,
+    },
+    /// The `amount` channels along `dim` of smallest `n`-norm, per parameter. PyTorch:
+    /// `prune.ln_structured`.
+    LnStructured {
+        /// A count or a fraction of the channels.
+        amount: Amount,
+        /// The norm order.
+        n: Norm,
+        /// The dimension whose slices are pruned.
+        dim: i64,
+    },
+    /// `amount` channels along `dim` at random, per parameter. PyTorch:
+    /// `prune.random_structured`.
+    RandomStructured {
+        /// A count or a fraction of the channels.
+        amount: Amount,
+        /// The dimension whose slices are pruned.
+        dim: i64,
+    },
+    /// One selection across **all** the selected parameters together. PyTorch:
+    /// `prune.global_unstructured(parameters, pruning_method, amount=...)`.
+    GlobalUnstructured {
+        /// How entries are ranked.
+        pruning_method: GlobalPruningMethod,
+        /// A count or a fraction of the remaining entries of all the parameters.
+        amount: Amount,
+    },
+}
+
+/// The unstructured method that ranks the entries of a global step.
+///
+/// In recipe files: `"l1_unstructured"` (the default) or `"random_unstructured"`; PyTorch's
+/// class names `"L1Unstructured"` / `"RandomUnstructured"` are accepted too.
+///
+/// ```
+/// use tch_prune::GlobalPruningMethod;
+/// assert_eq!(GlobalPruningMethod::default(), GlobalPruningMethod::L1Unstructured);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GlobalPruningMethod {
+    /// [`L1Unstructured`]: smallest magnitude first.
+    #[default]
+    #[serde(alias = "L1Unstructured")]
+    L1Unstructured,
+    /// [`RandomUnstructured`]: uniformly at random.
+    #[serde(alias = "RandomUnstructured")]
+    RandomUnstructured,
+}
+
+/// A validated method, ready to run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Built {
+    Identity,
+    L1(L1Unstructured),
+    Random(RandomUnstructured),
+    Ln(LnStructured),
+    RandomStructured(RandomStructured),
+    GlobalL1(L1Unstructured),
+    GlobalRandom(RandomUnstructured),
+}
+
+impl RecipeMethod {
+    /// [`RecipeMethod::Identity`].
+    ///
+    /// ```
+    /// assert_eq!(tch_prune::RecipeMethod::identity().name(), "identity");
+    /// ```
+    pub fn identity() -> Self {
+        RecipeMethod::Identity
+    }
+
+    /// [`RecipeMethod::L1Unstructured`], validated.
+    ///
+    /// # Errors
+    /// As [`L1Unstructured::new`].
+    ///
+    /// ```
+    /// let m = tch_prune::RecipeMethod::l1_unstructured(3)?;
+    /// assert_eq!(m.name(), "l1_unstructured");
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn l1_unstructured(amount: impl Into<Amount>) -> Result<Self> {
+        Self::checked(RecipeMethod::L1Unstructured { amount: amount.into() })
+    }
+
+    /// [`RecipeMethod::RandomUnstructured`], validated.
+    ///
+    /// # Errors
+    /// As [`RandomUnstructured::new`].
+    ///
+    /// ```
+    /// assert!(tch_prune::RecipeMethod::random_unstructured(-1).is_err());
+    /// ```
+    pub fn random_unstructured(amount: impl Into<Amount>) -> Result<Self> {
+        Self::checked(RecipeMethod::RandomUnstructured { amount: amount.into() })
+    }
+
+    /// [`RecipeMethod::LnStructured`], validated.
+    ///
+    /// # Errors
+    /// As [`LnStructured::new`].
+    ///
+    /// ```
+    /// assert!(tch_prune::RecipeMethod::ln_structured(0.5, f64::NAN, 0).is_err());
+    /// ```
+    pub fn ln_structured(amount: impl Into<Amount>, n: impl Into<Norm>, dim: i64) -> Result<Self> {
+        Self::checked(RecipeMethod::LnStructured { amount: amount.into(), n: n.into(), dim })
+    }
+
+    /// [`RecipeMethod::RandomStructured`], validated.
+    ///
+    /// # Errors
+    /// As [`RandomStructured::new`].
+    ///
+    /// ```
+    /// let m = tch_prune::RecipeMethod::random_structured(1, 0)?;
+    /// assert_eq!(m.name(), "random_structured");
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn random_structured(amount: impl Into<Amount>, dim: i64) -> Result<Self> {
+        Self::checked(RecipeMethod::RandomStructured { amount: amount.into(), dim })
+    }
+
+    /// [`RecipeMethod::GlobalUnstructured`], validated.
+    ///
+    /// # Errors
+    /// As [`L1Unstructured::new`].
+    ///
+    /// ```
+    /// use tch_prune::{GlobalPruningMethod, RecipeMethod};
+    /// let m = RecipeMethod::global_unstructured(GlobalPruningMethod::L1Unstructured, 0.2)?;
+    /// assert_eq!(m.name(), "global_unstructured");
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn global_unstructured(
+        pruning_method: GlobalPruningMethod,
+        amount: impl Into<Amount>,
+    ) -> Result<Self> {
+        Self::checked(RecipeMethod::GlobalUnstructured { pruning_method, amount: amount.into() })
+    }
+
+    /// The name used in recipe files, PyTorch's function name (`"l1_unstructured"`, ...).
+    ///
+    /// ```
+    /// assert_eq!(tch_prune::RecipeMethod::Identity.name(), "identity");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self {
+            RecipeMethod::Identity => "identity",
+            RecipeMethod::L1Unstructured { .. } => "l1_unstructured",
+            RecipeMethod::RandomUnstructured { .. } => "random_unstructured",
+            RecipeMethod::LnStructured { .. } => "ln_structured",
+            RecipeMethod::RandomStructured { .. } => "random_structured",
+            RecipeMethod::GlobalUnstructured { .. } => "global_unstructured",
+        }
+    }
+
+    fn checked(self) -> Result<Self> {
+        self.build().map(|_| self).map_err(|(_, e)| e)
+    }
+
+    /// Builds the method, validating its arguments; on error, the argument at fault.
+    pub(crate) fn build(&self) -> std::result::Result<Built, (&'static str, PruneError)> {
+        let amount_err = |e| ("amount", e);
+        Ok(match *self {
+            RecipeMethod::Identity => Built::Identity,
+            RecipeMethod::L1Unstructured { amount } => {
+                Built::L1(L1Unstructured::new(amount).map_err(amount_err)?)
+            }
+            RecipeMethod::RandomUnstructured { amount } => {
+                Built::Random(RandomUnstructured::new(amount).map_err(amount_err)?)
+            }
+            RecipeMethod::LnStructured { amount, n, dim } => {
+                n.validate().map_err(|e| ("n", e))?;
+                Built::Ln(LnStructured::new(amount, n, dim).map_err(amount_err)?)
+            }
+            RecipeMethod::RandomStructured { amount, dim } => {
+                Built::RandomStructured(RandomStructured::new(amount, dim).map_err(amount_err)?)
+            }
+            RecipeMethod::GlobalUnstructured { pruning_method, amount } => match pruning_method {
+                GlobalPruningMethod::L1Unstructured => {
+                    Built::GlobalL1(L1Unstructured::new(amount).map_err(amount_err)?)
+                }
+                GlobalPruningMethod::RandomUnstructured => {
+                    Built::GlobalRandom(RandomUnstructured::new(amount).map_err(amount_err)?)
+                }
+            },
+        })
+    }
+}
+
+impl Built {
+    /// Whether the step is one selection across all its parameters.
+    pub(crate) fn is_global(&self) -> bool {
+        matches!(self, Built::GlobalL1(_) | Built::GlobalRandom(_))
+    }
+
+    /// Runs the step on `names` (checked to exist before).
+    pub(crate) fn run<M: Prunable>(&self, model: &mut PrunedModel<M>, name: &str) -> Result<()> {
+        match *self {
+            Built::Identity => model.apply(name, Identity, None),
+            Built::L1(m) => model.apply(name, m, None),
+            Built::Random(m) => model.apply(name, m, None),
+            Built::Ln(m) => model.apply(name, m, None),
+            Built::RandomStructured(m) => model.apply(name, m, None),
+            Built::GlobalL1(m) => model.global_unstructured(&[name], m, &[]),
+            Built::GlobalRandom(m) => model.global_unstructured(&[name], m, &[]),
+        }
+    }
+
+    /// Runs a global step over all of `names` at once.
+    pub(crate) fn run_global<M: Prunable>(
+        &self,
+        model: &mut PrunedModel<M>,
+        names: &[&str],
+    ) -> Result<()> {
+        match *self {
+            Built::GlobalL1(m) => model.global_unstructured(names, m, &[]),
+            Built::GlobalRandom(m) => model.global_unstructured(names, m, &[]),
+            _ => names.iter().try_for_each(|name| self.run(model, name)),
+        }
+    }
+}
+
+/// A kind of tch layer a recipe step can select, matched by type as PyTorch code does with
+/// `isinstance(module, nn.Conv2d)` over `named_modules()`.
+///
+/// In recipe files a kind is tch's type name (`"Linear"`, `"Conv2D"`, ...); PyTorch's
+/// spellings are accepted too (`"Conv2d"`, `"ConvTranspose2d"`, `"BatchNorm2d"`, ...: tch has
+/// one `BatchNorm` type for every dimension). Only the layers your model lists through
+/// [`Prunable::named_modules`] (tch's layers, and `prunable!` structs made of them) are found.
+///
+/// ```
+/// use tch::{nn, Device};
+/// use tch_prune::{prunable, LayerKind, PrunedModel};
+///
+/// #[derive(Debug)]
+/// struct Net { conv: nn::Conv2D, fc: nn::Linear }
+/// prunable!(Net { conv, fc });
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let net = Net {
+///     conv: nn::conv2d(vs.root() / "conv", 1, 2, 3, Default::default()),
+///     fc: nn::linear(vs.root() / "fc", 4, 2, Default::default()),
+/// };
+/// let model = PrunedModel::new(net, &vs);
+/// assert_eq!(LayerKind::Conv2D.layers(&model), ["conv"]);
+/// assert!(LayerKind::Embedding.layers(&model).is_empty());
+/// let kind: LayerKind = serde_json::from_str("\"Conv2d\"")?;
+/// assert_eq!(kind, LayerKind::Conv2D);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum LayerKind {
+    /// `nn::Linear`.
+    Linear,
+    /// `nn::Conv1D`.
+    #[serde(alias = "Conv1d")]
+    Conv1D,
+    /// `nn::Conv2D`.
+    #[serde(alias = "Conv2d")]
+    Conv2D,
+    /// `nn::Conv3D`.
+    #[serde(alias = "Conv3d")]
+    Conv3D,
+    /// `nn::ConvTranspose1D`.
+    #[serde(alias = "ConvTranspose1d")]
+    ConvTranspose1D,
+    /// `nn::ConvTranspose2D`.
+    #[serde(alias = "ConvTranspose2d")]
+    ConvTranspose2D,
+    /// `nn::ConvTranspose3D`.
+    #[serde(alias = "ConvTranspose3d")]
+    ConvTranspose3D,
+    /// `nn::Embedding`.
+    Embedding,
+    /// `nn::LayerNorm`.
+    LayerNorm,
+    /// `nn::BatchNorm` (PyTorch's `BatchNorm1d`, `BatchNorm2d` and `BatchNorm3d`).
+    #[serde(alias = "BatchNorm1d", alias = "BatchNorm2d", alias = "BatchNorm3d")]
+    BatchNorm,
+    /// `nn::GroupNorm`.
+    GroupNorm,
+}
+
+impl LayerKind {
+    /// The full names of the model's layers of this kind (see
+    /// [`PrunedModel::layers_of`]).
+    ///
+    /// ```
+    /// use tch::{nn, Device};
+    /// use tch_prune::{LayerKind, PrunedModel};
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
+    /// let model = PrunedModel::new(fc, &vs).with_prefix("fc");
+    /// assert_eq!(LayerKind::Linear.layers(&model), ["fc"]);
+    /// ```
+    pub fn layers<M: Prunable>(self, model: &PrunedModel<M>) -> Vec<String> {
+        match self {
+            LayerKind::Linear => model.layers_of::<nn::Linear>(),
+            LayerKind::Conv1D => model.layers_of::<nn::Conv1D>(),
+            LayerKind::Conv2D => model.layers_of::<nn::Conv2D>(),
+            LayerKind::Conv3D => model.layers_of::<nn::Conv3D>(),
+            LayerKind::ConvTranspose1D => model.layers_of::<nn::ConvTranspose1D>(),
+            LayerKind::ConvTranspose2D => model.layers_of::<nn::ConvTranspose2D>(),
+            LayerKind::ConvTranspose3D => model.layers_of::<nn::ConvTranspose3D>(),
+            LayerKind::Embedding => model.layers_of::<nn::Embedding>(),
+            LayerKind::LayerNorm => model.layers_of::<nn::LayerNorm>(),
+            LayerKind::BatchNorm => model.layers_of::<nn::BatchNorm>(),
+            LayerKind::GroupNorm => model.layers_of::<nn::GroupNorm>(),
+        }
+    }
+}

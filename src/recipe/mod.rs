@@ -1,0 +1,327 @@
+//! [`PruningRecipe`]: a pruning plan as data (JSON or TOML), applied to a [`PrunedModel`] in
+//! one call.
+//!
+//! # Extension point: schedules
+//!
+//! A recipe prunes once, now. Gradual pruning ([`GradualPruner`](crate::GradualPruner) with a
+//! [`PruningSchedule`](crate::PruningSchedule)) would plug in as an optional `schedule` table
+//! on a step (`schedule = { kind = "polynomial_decay", initial_sparsity = 0.0, ... }`, parsed in
+//! `repr.rs` beside the other step fields): such a step's selection is resolved exactly as
+//! here (`PruningRecipe::plan`, which validates names, patterns and layer kinds against the
+//! model), and instead of pruning, a `PruningRecipe::gradual_pruners(&mut model)` would hand
+//! back one `GradualPruner::new(schedule, selected_names)` per scheduled step, for the training
+//! loop to drive. Steps without a schedule would keep pruning in `apply`.
+
+mod method;
+mod repr;
+mod step;
+
+pub use method::{GlobalPruningMethod, LayerKind, RecipeMethod};
+pub use step::RecipeStep;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PruneError, Result};
+use crate::model::PrunedModel;
+use crate::prunable::Prunable;
+use crate::report::SparsityReport;
+use method::Built;
+
+/// A pruning plan: steps applied in order, each selecting parameters by name pattern and/or
+/// layer kind and pruning them with one method.
+///
+/// Loaded from JSON ([`from_json_str`](Self::from_json_str)), TOML
+/// ([`from_toml_str`](Self::from_toml_str)) or a file ([`from_path`](Self::from_path)), or
+/// built in code; written back with [`to_json_string`](Self::to_json_string) /
+/// [`to_toml_string`](Self::to_toml_string) (it also implements serde's traits, to embed in
+/// your own configuration). In TOML:
+///
+/// ```toml
+/// # Every convolution: its two output channels of smallest L2 norm.
+/// [[steps]]
+/// layers = ["Conv2D"]              # tch's or PyTorch's name ("Conv2d"); the `weight` of each
+/// method = "ln_structured"
+/// amount = 2                       # an integer is a count, a float a fraction
+/// n = 2
+/// dim = 0
+///
+/// # Then 20% of all linear weights, ranked together.
+/// [[steps]]
+/// parameters = ["fc*.weight"]      # full names or globs: `*` any run of characters, `?` one
+/// method = "global_unstructured"
+/// pruning_method = "l1_unstructured"   # the default; or "random_unstructured"
+/// amount = 0.2
+/// ```
+///
+/// A step's fields: `method` (`identity`, `l1_unstructured`, `random_unstructured`,
+/// `ln_structured`, `random_structured`, `global_unstructured`); the method's arguments, named
+/// as in PyTorch (`amount` for all but `identity`, `n` and `dim` for `ln_structured`, `dim` for
+/// `random_structured`, optionally `pruning_method` for `global_unstructured`); and the
+/// selection, `parameters` and/or `layers` (see [`RecipeStep`]). Unknown fields are errors.
+///
+/// ```
+/// use tch::{nn, Device};
+/// use tch_prune::{prunable, PrunedModel, PruningRecipe};
+///
+/// #[derive(Debug)]
+/// struct Net { conv: nn::Conv2D, fc1: nn::Linear, fc2: nn::Linear }
+/// prunable!(Net { conv, fc1, fc2 });
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let net = Net {
+///     conv: nn::conv2d(vs.root() / "conv", 1, 4, 3, Default::default()),
+///     fc1: nn::linear(vs.root() / "fc1", 16, 8, Default::default()),
+///     fc2: nn::linear(vs.root() / "fc2", 8, 2, Default::default()),
+/// };
+/// let mut model = PrunedModel::new(net, &vs);
+///
+/// let recipe = PruningRecipe::from_toml_str(r#"
+///     [[steps]]
+///     layers = ["Conv2d"]
+///     method = "ln_structured"
+///     amount = 2
+///     n = 2
+///     dim = 0
+///
+///     [[steps]]
+///     parameters = ["fc*.weight"]
+///     method = "global_unstructured"
+///     amount = 0.25
+/// "#)?;
+/// let outcome = recipe.apply(&mut model)?;
+/// assert_eq!(outcome.steps[0].parameters, ["conv.weight"]);
+/// assert_eq!(outcome.steps[1].parameters, ["fc1.weight", "fc2.weight"]);
+/// assert_eq!(outcome.sparsity.get("conv.weight").unwrap().sparsity_percent, 50.0);
+/// let fc_zeros: u64 =
+///     outcome.sparsity.parameters.iter().filter(|p| p.name.starts_with("fc")).map(|p| p.zeros).sum();
+/// assert_eq!(fc_zeros, 36); // 25% of the 144 linear weights, ranked together
+/// # Ok::<(), tch_prune::PruneError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "repr::RecipeRepr", into = "repr::RecipeRepr")]
+pub struct PruningRecipe {
+    steps: Vec<RecipeStep>,
+}
+
+/// What [`PruningRecipe::apply`] did: the parameters each step pruned, and the sparsity of
+/// every parameter the recipe touched afterwards.
+///
+/// ```
+/// use tch::{nn, Device};
+/// use tch_prune::{PrunedModel, PruningRecipe};
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let mut model = PrunedModel::new(nn::linear(vs.root() / "fc", 4, 5, Default::default()), &vs)
+///     .with_prefix("fc");
+/// let recipe = PruningRecipe::from_json_str(
+///     r#"{"steps": [{"parameters": ["fc.weight"], "method": "l1_unstructured", "amount": 10}]}"#,
+/// )?;
+/// let outcome = recipe.apply(&mut model)?;
+/// assert_eq!(outcome.steps[0].method, "l1_unstructured");
+/// assert_eq!(outcome.sparsity.sparsity_percent, 50.0);
+/// # Ok::<(), tch_prune::PruneError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RecipeOutcome {
+    /// One entry per step, in order.
+    pub steps: Vec<StepOutcome>,
+    /// The sparsity of every parameter some step selected, after the whole recipe.
+    pub sparsity: SparsityReport,
+}
+
+/// What one step of a recipe did.
+///
+/// ```
+/// use tch::{nn, Device};
+/// use tch_prune::{PrunedModel, PruningRecipe, RecipeMethod, RecipeStep};
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let mut model = PrunedModel::new(nn::linear(vs.root() / "fc", 4, 5, Default::default()), &vs)
+///     .with_prefix("fc");
+/// let recipe = PruningRecipe::new(vec![
+///     RecipeStep::new(RecipeMethod::identity()).with_parameters(["fc.*"]),
+/// ]);
+/// let step = &recipe.apply(&mut model)?.steps[0];
+/// assert_eq!(step.method, "identity");
+/// assert_eq!(step.parameters, ["fc.weight", "fc.bias"]);
+/// # Ok::<(), tch_prune::PruneError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StepOutcome {
+    /// The method's name in recipe files (`"l1_unstructured"`, ...).
+    pub method: String,
+    /// The parameters the step pruned, in the model's order.
+    pub parameters: Vec<String>,
+}
+
+/// A step resolved against a model: its validated method and its parameters.
+struct Planned {
+    method: Built,
+    name: &'static str,
+    parameters: Vec<String>,
+}
+
+impl PruningRecipe {
+    /// A recipe of these steps.
+    ///
+    /// ```
+    /// use tch_prune::{PruningRecipe, RecipeMethod, RecipeStep};
+    ///
+    /// let recipe = PruningRecipe::new(vec![
+    ///     RecipeStep::new(RecipeMethod::l1_unstructured(0.5)?).with_parameters(["*.weight"]),
+    /// ]);
+    /// assert_eq!(recipe.steps().len(), 1);
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn new(steps: Vec<RecipeStep>) -> Self {
+        Self { steps }
+    }
+
+    /// Appends a step.
+    ///
+    /// ```
+    /// use tch_prune::{PruningRecipe, RecipeMethod, RecipeStep};
+    ///
+    /// let recipe = PruningRecipe::default()
+    ///     .with_step(RecipeStep::new(RecipeMethod::identity()).with_parameters(["fc.weight"]));
+    /// assert_eq!(recipe.steps()[0].method().name(), "identity");
+    /// ```
+    pub fn with_step(mut self, step: RecipeStep) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// The steps, in the order they are applied.
+    ///
+    /// ```
+    /// assert!(tch_prune::PruningRecipe::default().steps().is_empty());
+    /// ```
+    pub fn steps(&self) -> &[RecipeStep] {
+        &self.steps
+    }
+
+    /// Applies every step to `model`, in order, as one operation.
+    ///
+    /// Everything that can be checked without pruning is checked first, for every step:
+    /// methods and their arguments, that each pattern matches a parameter and each layer kind
+    /// a layer, that each step selects something. Then the steps run; when one fails (a count
+    /// larger than a parameter, a `dim` out of range, a structured method on a 1-D
+    /// parameter, ...), the steps already applied are undone. **On error the model, its
+    /// `VarStore` and its pruning history are exactly as before** (only the random generator
+    /// has moved on, when a random method ran).
+    ///
+    /// # Errors
+    /// [`PruneError::InvalidRecipe`] naming the field at fault (`"steps[1].parameters[0]"`,
+    /// `"steps[0].amount"`, ...) for what the first check finds;
+    /// [`PruneError::RecipeStepFailed`] naming the step's field and the parameter, with the
+    /// pruning error as its source, for a step that fails on the model.
+    ///
+    /// ```
+    /// use tch::{nn, Device};
+    /// use tch_prune::{PrunedModel, PruneError, PruningRecipe};
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let mut model = PrunedModel::new(nn::linear(vs.root() / "fc", 4, 5, Default::default()), &vs)
+    ///     .with_prefix("fc");
+    /// let recipe = PruningRecipe::from_json_str(r#"{"steps": [
+    ///     {"parameters": ["fc.weight"], "method": "l1_unstructured", "amount": 0.5},
+    ///     {"parameters": ["fc.bias"], "method": "l1_unstructured", "amount": 6}
+    /// ]}"#)?;
+    /// let err = recipe.apply(&mut model).unwrap_err();
+    /// assert!(matches!(&err, PruneError::RecipeStepFailed { field, .. } if field == "steps[1].amount"));
+    /// assert!(!model.is_pruned()); // the first step was undone
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    ///
+    /// PyTorch equivalent: the loop of `prune.*` calls such a recipe stands for (PyTorch has no
+    /// recipe format, and stops half-way on an error).
+    pub fn apply<M: Prunable>(&self, model: &mut PrunedModel<M>) -> Result<RecipeOutcome> {
+        let plan = self.plan(model)?;
+        let snapshot = model.snapshot();
+        let outcome = run_plan(model, plan);
+        if outcome.is_err() {
+            model.restore(snapshot);
+        }
+        outcome
+    }
+
+    /// Checks every step against `model` and resolves its parameters, changing nothing.
+    fn plan<M: Prunable>(&self, model: &mut PrunedModel<M>) -> Result<Vec<Planned>> {
+        let all = model.slot_names();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut plan = Vec::with_capacity(self.steps.len());
+        for (i, step) in self.steps.iter().enumerate() {
+            let method = step.method.build().map_err(|(field, e)| PruneError::InvalidRecipe {
+                field: format!("steps[{i}].{field}"),
+                reason: e.to_string(),
+            })?;
+            let parameters = step.select(i, model, &all)?;
+            plan.push(Planned { method, name: step.method.name(), parameters });
+        }
+        Ok(plan)
+    }
+}
+
+/// Runs every step of `plan`, then reports the sparsity of what they pruned. The caller undoes
+/// everything on error.
+fn run_plan<M: Prunable>(model: &mut PrunedModel<M>, plan: Vec<Planned>) -> Result<RecipeOutcome> {
+    for (index, step) in plan.iter().enumerate() {
+        run_step(model, step).map_err(|(parameter, source)| {
+            let field = match failed_field(&source) {
+                Some(field) => format!("steps[{index}].{field}"),
+                None => format!("steps[{index}]"),
+            };
+            PruneError::RecipeStepFailed { field, parameter, source: Box::new(source) }
+        })?;
+    }
+    let mut touched: Vec<&str> = Vec::new();
+    for step in &plan {
+        for name in &step.parameters {
+            if !touched.contains(&name.as_str()) {
+                touched.push(name);
+            }
+        }
+    }
+    let sparsity = if touched.is_empty() {
+        SparsityReport::from_tensors(std::iter::empty::<(String, &tch::Tensor)>())?
+    } else {
+        SparsityReport::from_model(model, Some(touched.as_slice()))?
+    };
+    let steps = plan
+        .into_iter()
+        .map(|p| StepOutcome { method: p.name.to_string(), parameters: p.parameters })
+        .collect();
+    Ok(RecipeOutcome { steps, sparsity })
+}
+
+/// Runs one planned step; on error, the parameter(s) it was pruning.
+fn run_step<M: Prunable>(
+    model: &mut PrunedModel<M>,
+    step: &Planned,
+) -> std::result::Result<(), (String, PruneError)> {
+    if step.method.is_global() {
+        let names: Vec<&str> = step.parameters.iter().map(String::as_str).collect();
+        return step.method.run_global(model, &names).map_err(|e| (names.join(", "), e));
+    }
+    for name in &step.parameters {
+        step.method.run(model, name).map_err(|e| (name.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// The step field a pruning error points at, when there is one.
+fn failed_field(e: &PruneError) -> Option<&'static str> {
+    match e {
+        PruneError::AmountTooLarge { .. }
+        | PruneError::NegativeCount { .. }
+        | PruneError::FractionOutOfRange { .. } => Some("amount"),
+        PruneError::DimOutOfRange { .. } => Some("dim"),
+        PruneError::InvalidNorm { .. } => Some("n"),
+        PruneError::NotStructured { .. }
+        | PruneError::UnsupportedKind { .. }
+        | PruneError::WrongPruningType { .. } => Some("method"),
+        _ => None,
+    }
+}

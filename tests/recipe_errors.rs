@@ -1,0 +1,239 @@
+//! Bad `PruningRecipe`s: each is an error naming the field at fault (`steps[2].amount`, ...) and
+//! leaves the model exactly as it was (the `VarStore`, the masks, the histories and what the
+//! layers compute with), also when the error comes from a step after others were applied (they
+//! are undone) and when a parameter pruned before the recipe was pruned again.
+
+mod common;
+
+use common::lenet::{lenet, zeros, LeNet, NAMES};
+use tch::nn::VarStore;
+use tch::Tensor;
+use tch_prune::{PruneError, PrunedModel, PruningRecipe};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Everything a recipe could change: the `VarStore` (names and values), the pruned parameters,
+/// their masks and histories, and what the layers compute with.
+fn state(vs: &VarStore, model: &PrunedModel<LeNet>) -> Vec<(String, Tensor)> {
+    let mut out: Vec<(String, Tensor)> =
+        vs.variables().into_iter().map(|(name, t)| (format!("var {name}"), t.copy())).collect();
+    for name in NAMES {
+        if let Some(mask) = model.mask(name) {
+            out.push((format!("mask {name}"), mask.copy()));
+            let len = model.history(name).unwrap().len() as i64;
+            out.push((format!("history {name}"), Tensor::from(len)));
+        }
+        out.push((format!("value {name}"), model.value(name).unwrap()));
+    }
+    let slots = &model.model().conv1.ws;
+    out.push(("slot conv1.weight".into(), slots.copy()));
+    out.push(("slot fc1.weight".into(), model.model().fc1.ws.copy()));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn assert_same_state(before: &[(String, Tensor)], after: &[(String, Tensor)]) {
+    let names = |s: &[(String, Tensor)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(before), names(after));
+    for ((name, a), (_, b)) in before.iter().zip(after) {
+        assert!(a.equal(b), "{name} changed");
+    }
+}
+
+/// A LeNet already pruned once (conv1.weight), so that undoing must restore an earlier mask
+/// and history, not only remove new reparametrizations.
+fn prepruned() -> Result<(VarStore, PrunedModel<LeNet>), PruneError> {
+    let (vs, mut model) = lenet(5);
+    model.l1_unstructured("conv1.weight", 10, None)?;
+    Ok((vs, model))
+}
+
+/// Parses `recipe` (JSON when it starts with `{`, else TOML) and applies it; the field of the
+/// error, checking that the model did not change.
+fn failing_field(recipe: &str) -> String {
+    let (vs, mut model) = prepruned().unwrap();
+    let before = state(&vs, &model);
+    let parsed = if recipe.trim_start().starts_with('{') {
+        PruningRecipe::from_json_str(recipe)
+    } else {
+        PruningRecipe::from_toml_str(recipe)
+    };
+    let err = parsed.and_then(|r| r.apply(&mut model).map(|_| ())).unwrap_err();
+    assert_same_state(&before, &state(&vs, &model));
+    match err {
+        PruneError::InvalidRecipe { field, reason } => {
+            assert!(!reason.is_empty());
+            field
+        }
+        PruneError::RecipeStepFailed { field, .. } => field,
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+/// A recipe whose first steps are fine and whose last step is `bad`.
+fn json_with_last_step(bad: &str) -> String {
+    format!(
+        r#"{{"steps": [
+            {{"parameters": ["conv1.weight", "fc1.weight"], "method": "l1_unstructured", "amount": 0.3}},
+            {{"layers": ["Linear"], "method": "ln_structured", "amount": 1, "n": 1, "dim": 0}},
+            {bad}
+        ]}}"#
+    )
+}
+
+#[test]
+fn unknown_method_names_the_method_field() {
+    let bad = r#"{"parameters": ["fc1.weight"], "method": "l2_unstructured", "amount": 1}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].method");
+    assert_eq!(
+        failing_field("[[steps]]\nparameters = [\"fc1.weight\"]\nmethod = \"prune_all\"\n"),
+        "steps[0].method"
+    );
+}
+
+#[test]
+fn bad_amounts_name_the_amount_field() {
+    for amount in ["1.5", "-3", "\"lots\"", "null"] {
+        let bad = format!(
+            r#"{{"parameters": ["fc1.weight"], "method": "l1_unstructured", "amount": {amount}}}"#
+        );
+        assert_eq!(failing_field(&json_with_last_step(&bad)), "steps[2].amount", "amount {amount}");
+    }
+    assert_eq!(
+        failing_field("[[steps]]\nparameters = [\"fc1.weight\"]\nmethod = \"l1_unstructured\"\namount = 2.5\n"),
+        "steps[0].amount"
+    );
+    // Valid in itself, too large for the parameter: found when the step runs, after two
+    // steps were applied, which are undone.
+    let bad = r#"{"parameters": ["fc3.bias"], "method": "l1_unstructured", "amount": 11}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].amount");
+    // conv1.weight (54 entries) already has 10 pruned, then 30% of the other 44: 31 remain.
+    let bad = r#"{"parameters": ["conv1.weight"], "method": "l1_unstructured", "amount": 32}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].amount");
+}
+
+#[test]
+fn patterns_that_match_nothing_name_the_pattern() {
+    let bad = r#"{"parameters": ["fc1.weight", "fc4.*"], "method": "identity"}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].parameters[1]");
+    let bad = r#"{"parameters": ["conv1.weight_orig"], "method": "identity"}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].parameters[0]");
+    let bad = r#"{"parameters": [""], "method": "identity"}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].parameters[0]");
+}
+
+#[test]
+fn unknown_or_absent_layer_kinds_name_the_layer() {
+    let bad = r#"{"layers": ["Linear", "Conv4D"], "method": "identity"}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].layers[1]");
+    let bad = r#"{"layers": ["Embedding"], "method": "identity"}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].layers[0]");
+    // Layers and patterns with nothing in common.
+    let bad = r#"{"layers": ["Conv2D"], "parameters": ["fc1.*"], "method": "identity"}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2]");
+}
+
+#[test]
+fn missing_refused_and_unknown_arguments_name_the_argument() {
+    let cases = [
+        (
+            r#"{"parameters": ["fc1.weight"], "method": "ln_structured", "amount": 1, "n": 2}"#,
+            "steps[2].dim",
+        ),
+        (
+            r#"{"parameters": ["fc1.weight"], "method": "ln_structured", "amount": 1, "dim": 0}"#,
+            "steps[2].n",
+        ),
+        (r#"{"parameters": ["fc1.weight"], "method": "l1_unstructured"}"#, "steps[2].amount"),
+        (
+            r#"{"parameters": ["fc1.weight"], "method": "l1_unstructured", "amount": 1, "dim": 0}"#,
+            "steps[2].dim",
+        ),
+        (r#"{"parameters": ["fc1.weight"], "method": "identity", "amount": 1}"#, "steps[2].amount"),
+        (
+            r#"{"parameters": ["fc1.weight"], "method": "l1_unstructured", "amount": 1, "pruning_method": "random_unstructured"}"#,
+            "steps[2].pruning_method",
+        ),
+        (
+            r#"{"parameters": ["fc1.weight"], "method": "global_unstructured", "amount": 1, "pruning_method": "l2"}"#,
+            "steps[2].pruning_method",
+        ),
+        (
+            r#"{"parameters": ["fc1.weight"], "method": "ln_structured", "amount": 1, "n": "nuc", "dim": 0}"#,
+            "steps[2].n",
+        ),
+        (
+            r#"{"parameters": ["fc1.weight"], "method": "l1_unstructured", "amout": 1}"#,
+            "steps[2].amout",
+        ),
+        (r#"{"parameters": ["fc1.weight"], "amount": 1}"#, "steps[2].method"),
+        (r#"{"method": "identity"}"#, "steps[2]"),
+    ];
+    for (bad, field) in cases {
+        assert_eq!(failing_field(&json_with_last_step(bad)), field, "{bad}");
+    }
+    assert_eq!(failing_field(r#"{"step": []}"#), "step");
+    assert_eq!(failing_field(r#"{}"#), "steps");
+}
+
+#[test]
+fn failures_while_pruning_name_the_step_and_parameter() {
+    // A structured method on a bias (1-D): the method does not fit the parameter.
+    let bad =
+        r#"{"parameters": ["fc3.bias"], "method": "ln_structured", "amount": 1, "n": 2, "dim": 0}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].method");
+    let bad =
+        r#"{"parameters": ["fc3.weight"], "method": "random_structured", "amount": 1, "dim": 2}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].dim");
+    let bad = r#"{"parameters": ["*.bias"], "method": "global_unstructured", "amount": 1000}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].amount");
+
+    let (_vs, mut model) = prepruned().unwrap();
+    let recipe = PruningRecipe::from_json_str(&json_with_last_step(
+        r#"{"parameters": ["fc2.bias", "fc3.bias"], "method": "l1_unstructured", "amount": 20}"#,
+    ))
+    .unwrap();
+    match recipe.apply(&mut model).unwrap_err() {
+        PruneError::RecipeStepFailed { field, parameter, source } => {
+            assert_eq!((field.as_str(), parameter.as_str()), ("steps[2].amount", "fc3.bias"));
+            assert!(matches!(*source, PruneError::AmountTooLarge { requested: 20, available: 10 }));
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn malformed_documents_are_invalid_recipes() {
+    assert!(!failing_field(r#"{"steps": [}"#).is_empty());
+    assert!(!failing_field(r#"{"steps": []} trailing"#).is_empty());
+    assert!(!failing_field("[[steps]\nmethod = \"identity\"\n").is_empty());
+    // A type error deep inside a step points there.
+    let bad = r#"{"layers": "Linear", "method": "identity"}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].layers");
+    let bad =
+        r#"{"parameters": ["fc1.weight"], "method": "random_structured", "amount": 1, "dim": 0.5}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].dim");
+}
+
+#[test]
+fn a_good_recipe_after_a_failed_one_applies_normally() -> TestResult {
+    let (vs, mut model) = prepruned()?;
+    let bad = PruningRecipe::from_json_str(&json_with_last_step(
+        r#"{"parameters": ["fc3.bias"], "method": "l1_unstructured", "amount": 11}"#,
+    ))?;
+    assert!(bad.apply(&mut model).is_err());
+    let good = PruningRecipe::from_json_str(&json_with_last_step(
+        r#"{"parameters": ["fc3.bias"], "method": "l1_unstructured", "amount": 10}"#,
+    ))?;
+    good.apply(&mut model)?;
+    assert_eq!(zeros(&model, "fc3.bias"), 10);
+    // conv1.weight: 10, then 30% of the remaining 44 (13).
+    assert_eq!(zeros(&model, "conv1.weight"), 23);
+    assert_eq!(model.history("conv1.weight").unwrap().len(), 2);
+    let keys = vs.variables();
+    assert!(keys.contains_key("fc3.bias_mask") && !keys.contains_key("fc3.bias"));
+    // The layers compute with the pruned values.
+    model.refresh()?;
+    assert!(model.model().fc3.bs.as_ref().unwrap().equal(&model.value("fc3.bias")?));
+    Ok(())
+}
