@@ -8,6 +8,7 @@ use crate::method::{
 };
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
+use crate::reparam::effective;
 use crate::select::{global_fast_path_applies, select_global_smallest, GlobalPart};
 
 impl<M: Prunable> PrunedModel<M> {
@@ -61,33 +62,17 @@ impl<M: Prunable> PrunedModel<M> {
         method: impl PruningMethod,
         importance_scores: &[(&str, &Tensor)],
     ) -> Result<()> {
-        if names.is_empty() {
-            return Err(PruneError::EmptyParameterList);
+        check_global_arguments(names, &method, importance_scores)?;
+        let mut params = Vec::with_capacity(names.len());
+        for name in names {
+            let (values, mask) = match (self.orig(name), self.mask(name)) {
+                (Some(orig), Some(mask)) => (orig.f_detach()?, Some(mask.shallow_clone())),
+                _ => (self.unpruned_param(name)?.f_detach()?, None),
+            };
+            params.push(GlobalParam { values, mask, scores: scores_for(name, importance_scores) });
         }
-        for (i, name) in names.iter().enumerate() {
-            if names[..i].contains(name) {
-                return Err(PruneError::DuplicateParameter { name: name.to_string() });
-            }
-        }
-        for (name, _) in importance_scores {
-            if !names.contains(name) {
-                return Err(PruneError::UnknownParameter { name: name.to_string() });
-            }
-        }
-        let found = method.pruning_type();
-        if found != PruningType::Unstructured {
-            return Err(PruneError::WrongPruningType { operation: "global_unstructured", found });
-        }
-
-        let finals = match method.magnitude_amount() {
-            Some(amount) => match self.global_parts(names, importance_scores)? {
-                Some(parts) if global_fast_path_applies(&parts) => {
-                    select_global_smallest(&parts, amount)?
-                }
-                _ => self.global_masks_concatenated(names, &method, importance_scores)?,
-            },
-            None => self.global_masks_concatenated(names, &method, importance_scores)?,
-        };
+        let finals = global_masks(&params, &method)?;
+        drop(params);
 
         // Prepare every parameter's step before applying any, so an error changes nothing.
         let mut pending = Vec::with_capacity(names.len());
@@ -100,82 +85,120 @@ impl<M: Prunable> PrunedModel<M> {
         }
         Ok(())
     }
+}
 
-    /// Scores and availability per parameter for the radix path; `None` when a parameter's
-    /// scores are not a CPU `f32` tensor.
-    fn global_parts(
-        &mut self,
-        names: &[&str],
-        importance_scores: &[(&str, &Tensor)],
-    ) -> Result<Option<Vec<GlobalPart>>> {
-        let mut parts = Vec::with_capacity(names.len());
-        for name in names {
-            let given = importance_scores.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
-            let (scores, available) = match (self.orig(name), self.mask(name)) {
-                // Where the mask is 1, `orig * mask` is `orig` bit for bit, and only those
-                // entries compete: the pruned value need not be formed.
-                (Some(orig), Some(mask)) => {
-                    let scores = given.unwrap_or(orig).f_detach()?;
-                    check_same_shape("importance_scores", &orig.size(), &scores)?;
-                    (scores, Some(mask.shallow_clone()))
-                }
-                _ => {
-                    let param = self.unpruned_param(name)?;
-                    let scores = given.unwrap_or(&param).f_detach()?;
-                    check_same_shape("importance_scores", &param.size(), &scores)?;
-                    (scores, None)
-                }
-            };
-            parts.push(GlobalPart { scores, mask: available });
-        }
-        Ok(Some(parts))
-    }
+/// One parameter of a global selection.
+pub(crate) struct GlobalParam<'a> {
+    /// The parameter's stored values: `orig` for a reparametrized parameter, the variable
+    /// itself otherwise (a hard-masked variable already holds `value * mask`).
+    pub(crate) values: Tensor,
+    /// Its current mask; `None` for a parameter never pruned (a mask of ones).
+    pub(crate) mask: Option<Tensor>,
+    /// Importance scores of its shape, ranking it instead of its current value.
+    pub(crate) scores: Option<&'a Tensor>,
+}
 
-    /// PyTorch's algorithm: concatenate the scores and masks of every parameter, run the
-    /// method through the container's unstructured step, and split the result.
-    fn global_masks_concatenated(
-        &mut self,
-        names: &[&str],
-        method: &dyn PruningMethod,
-        importance_scores: &[(&str, &Tensor)],
-    ) -> Result<Vec<Tensor>> {
-        let mut scores = Vec::with_capacity(names.len());
-        let mut masks = Vec::with_capacity(names.len());
-        let mut shapes = Vec::with_capacity(names.len());
-        for name in names {
-            let (value, mask) = self.current(name)?;
-            let score = match importance_scores.iter().find(|(n, _)| n == name) {
-                Some((_, s)) => {
-                    check_same_shape("importance_scores", &value.size(), s)?;
-                    s.f_detach()?
-                }
-                None => value.shallow_clone(),
-            };
-            let mask = match mask {
-                Some(mask) => mask,
-                None => value.f_ones_like()?,
-            };
-            shapes.push(value.size());
-            scores.push(score.f_reshape([-1])?);
-            masks.push(mask.f_reshape([-1])?);
-        }
-        let all_scores = Tensor::f_cat(&scores, 0)?;
-        let all_masks = Tensor::f_cat(&masks, 0)?;
-        drop((scores, masks));
-        let final_mask =
-            tch::no_grad(|| crate::container::combine_masks(method, &all_scores, &all_masks))?;
-        let mut finals = Vec::with_capacity(names.len());
-        let mut offset = 0;
-        for shape in shapes {
-            let size: i64 = shape.iter().product();
-            // A copy per parameter: no mask keeps the whole vector alive (PyTorch's does,
-            // issues #34257 / #49332).
-            let slice = final_mask.f_narrow(0, offset, size)?.f_reshape(shape.as_slice())?;
-            finals.push(contiguous_copy(&slice)?);
-            offset += size;
-        }
-        Ok(finals)
+/// The argument checks of global pruning, done before anything is computed.
+pub(crate) fn check_global_arguments(
+    names: &[&str],
+    method: &dyn PruningMethod,
+    importance_scores: &[(&str, &Tensor)],
+) -> Result<()> {
+    if names.is_empty() {
+        return Err(PruneError::EmptyParameterList);
     }
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(PruneError::DuplicateParameter { name: name.to_string() });
+        }
+    }
+    for (name, _) in importance_scores {
+        if !names.contains(name) {
+            return Err(PruneError::UnknownParameter { name: name.to_string() });
+        }
+    }
+    let found = method.pruning_type();
+    if found != PruningType::Unstructured {
+        return Err(PruneError::WrongPruningType { operation: "global_unstructured", found });
+    }
+    Ok(())
+}
+
+/// The scores given for `name`, if any.
+pub(crate) fn scores_for<'a>(
+    name: &str,
+    importance_scores: &[(&str, &'a Tensor)],
+) -> Option<&'a Tensor> {
+    importance_scores.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// PyTorch's global step for every parameter: its current mask, in the scores' kind, with the
+/// entries `method` selects across all parameters zeroed. Magnitude methods on CPU `f32`
+/// tensors select with per-tensor histograms (`crate::select`), reading the tensors in place;
+/// anything else runs PyTorch's algorithm on the concatenated tensors.
+pub(crate) fn global_masks(
+    params: &[GlobalParam<'_>],
+    method: &dyn PruningMethod,
+) -> Result<Vec<Tensor>> {
+    for p in params {
+        if let Some(scores) = p.scores {
+            check_same_shape("importance_scores", &p.values.size(), scores)?;
+        }
+    }
+    if let Some(amount) = method.magnitude_amount() {
+        // Where the mask is 1, `orig * mask` is `orig` bit for bit, and only those entries
+        // compete: the stored values can be ranked directly.
+        let parts = params
+            .iter()
+            .map(|p| {
+                let scores = p.scores.unwrap_or(&p.values).f_detach()?;
+                Ok(GlobalPart { scores, mask: p.mask.as_ref().map(Tensor::shallow_clone) })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if global_fast_path_applies(&parts) {
+            return select_global_smallest(&parts, amount);
+        }
+    }
+    global_masks_concatenated(params, method)
+}
+
+/// PyTorch's algorithm: concatenate the scores and masks of every parameter, run the method
+/// through the container's unstructured step, and split the result.
+fn global_masks_concatenated(
+    params: &[GlobalParam<'_>],
+    method: &dyn PruningMethod,
+) -> Result<Vec<Tensor>> {
+    let mut scores = Vec::with_capacity(params.len());
+    let mut masks = Vec::with_capacity(params.len());
+    for p in params {
+        let (value, mask) = match &p.mask {
+            Some(mask) => (tch::no_grad(|| effective(&p.values, mask))?, mask.shallow_clone()),
+            None => (p.values.shallow_clone(), p.values.f_ones_like()?),
+        };
+        let score = match p.scores {
+            Some(s) => s.f_detach()?,
+            None => value,
+        };
+        scores.push(score.f_reshape([-1])?);
+        masks.push(mask.f_reshape([-1])?);
+    }
+    let all_scores = Tensor::f_cat(&scores, 0)?;
+    let all_masks = Tensor::f_cat(&masks, 0)?;
+    drop((scores, masks));
+    let final_mask =
+        tch::no_grad(|| crate::container::combine_masks(method, &all_scores, &all_masks))?;
+    let mut finals = Vec::with_capacity(params.len());
+    let mut offset = 0;
+    for p in params {
+        let shape = p.values.size();
+        let size: i64 = shape.iter().product();
+        // A copy per parameter: no mask keeps the whole vector alive (PyTorch's does,
+        // issues #34257 / #49332).
+        let slice = final_mask.f_narrow(0, offset, size)?.f_reshape(shape.as_slice())?;
+        finals.push(contiguous_copy(&slice)?);
+        offset += size;
+    }
+    Ok(finals)
 }
 
 /// The mask a [`CustomFromMask`] history entry keeps: `bool` (1 byte an entry) when the mask is

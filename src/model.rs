@@ -399,17 +399,6 @@ impl<M: Prunable> PrunedModel<M> {
         self.position(name).map(|i| &self.pruned[i])
     }
 
-    /// The current value of `name` (`orig * mask` when pruned, else the variable) and its
-    /// current mask (`None` when not pruned), without autograd.
-    pub(crate) fn current(&mut self, name: &str) -> Result<(Tensor, Option<Tensor>)> {
-        if let Some(rec) = self.record(name) {
-            let value = tch::no_grad(|| effective(&rec.orig, &rec.mask))?;
-            return Ok((value, Some(rec.mask.shallow_clone())));
-        }
-        let param = self.unpruned_param(name)?;
-        Ok((param.f_detach()?, None))
-    }
-
     /// The variable `name`, checked to be prunable: present, not in the way of its
     /// `_orig` / `_mask` names, and held by the model's slot of that path.
     pub(crate) fn unpruned_param(&mut self, name: &str) -> Result<Tensor> {
