@@ -221,12 +221,14 @@ pub enum PruneError {
 
     /// A [`PruningRecipe`](crate::PruningRecipe) that cannot be read or applied as written:
     /// malformed JSON/TOML, an unknown field, method or layer kind, an invalid amount, an
-    /// argument the method needs or refuses, a name or pattern that matches no parameter, a
-    /// layer kind the model does not have. Found before anything is pruned.
+    /// argument the method needs or refuses, a `schedule` that is invalid (a field missing,
+    /// refused or out of range, an unknown `kind`), given with an `amount`, or on a method that
+    /// cannot be scheduled, a name or pattern that matches no parameter, a layer kind the model
+    /// does not have. Found before anything is pruned.
     #[error("recipe: {field}: {reason}")]
     InvalidRecipe {
-        /// Where in the recipe: `"steps[1].amount"`, `"steps[0].parameters[2]"`, `"recipe"`
-        /// for the document as a whole.
+        /// Where in the recipe: `"steps[1].amount"`, `"steps[0].parameters[2]"`,
+        /// `"steps[0].schedule.final_sparsity"`, `"recipe"` for the document as a whole.
         field: String,
         /// What is wrong with it.
         reason: String,

@@ -38,7 +38,8 @@
 //!   `<name>_mask` reparametrization and pruned-checkpoint loading; layers are reached through
 //!   [`Prunable`] (implemented for tch's layers, [`prunable!`] for your structs).
 //! * [`PruningSchedule`] ([`ConstantSparsity`], [`PolynomialDecay`], [`Cubic`], [`FromFn`]) and
-//!   [`GradualPruner`]: gradual magnitude pruning to a sparsity that rises during training.
+//!   [`GradualPruner`]: gradual magnitude pruning to a sparsity that rises during training;
+//!   [`ScheduleConfig`]: a built-in schedule as data, tagged by its `kind`.
 //! * [`HardMask`] and [`MaskedOptimizer`]: hard-mask mode for models whose layers cannot be
 //!   reached (`nn::seq()`, LSTM/GRU, TorchScript `TrainableCModule`): masks multiplied into the
 //!   `VarStore` tensors in place, and an optimizer wrapper that keeps pruned weights at zero.
@@ -46,7 +47,8 @@
 //!   table and a bar chart (SVG; PNG with the `plot-png` feature).
 //! * [`PruningRecipe`]: a pruning plan in JSON or TOML (steps selecting parameters by glob
 //!   pattern and/or [`LayerKind`], each with a [`RecipeMethod`]), applied in one call that
-//!   changes nothing on error.
+//!   changes nothing on error; steps with a `schedule` instead of an amount come back as
+//!   [`GradualPruner`]s for the training loop.
 //! * [`PruneError`]: the one error type.
 //!
 //! Coming from PyTorch? [`for_pytorch_users`] translates every call.
@@ -99,7 +101,7 @@ pub use recipe::{
 pub use report::{ParameterReport, SparsityReport};
 pub use schedule::{
     ConstantSparsity, Cubic, FromFn, GradualPruner, ParameterSparsity, PolynomialDecay,
-    PruneProgress, PruningSchedule, PruningScope,
+    PruneProgress, PruningSchedule, PruningScope, ScheduleConfig,
 };
 pub use select::FAST_PATH_MIN_NUMEL;
 

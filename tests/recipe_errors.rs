@@ -237,3 +237,157 @@ fn a_good_recipe_after_a_failed_one_applies_normally() -> TestResult {
     assert!(model.model().fc3.bs.as_ref().unwrap().equal(&model.value("fc3.bias")?));
     Ok(())
 }
+
+/// A step pruning `fc1.weight` by `method` with `extra` fields (JSON, without braces).
+fn scheduled(method: &str, extra: &str) -> String {
+    json_with_last_step(&format!(
+        r#"{{"parameters": ["fc1.weight"], "method": "{method}", {extra}}}"#
+    ))
+}
+
+const POLY: &str =
+    r#""kind": "polynomial_decay", "initial_sparsity": 0.0, "begin_step": 0, "end_step": 100"#;
+
+#[test]
+fn bad_schedules_name_the_schedule_field() {
+    let cases = [
+        (format!(r#""schedule": {{{POLY}, "final_sparsity": 1.5}}"#), "steps[2].schedule.final_sparsity"),
+        (format!(r#""schedule": {{{POLY}}}"#), "steps[2].schedule.final_sparsity"),
+        (
+            r#""schedule": {"kind": "polynomial_decay", "initial_sparsity": 0.0, "final_sparsity": 0.5, "begin_step": 0}"#.into(),
+            "steps[2].schedule.end_step",
+        ),
+        (
+            format!(r#""schedule": {{{POLY}, "final_sparsity": 0.5, "frequency": 0}}"#),
+            "steps[2].schedule.frequency",
+        ),
+        (
+            format!(r#""schedule": {{{POLY}, "final_sparsity": 0.5, "power": -1}}"#),
+            "steps[2].schedule.power",
+        ),
+        (
+            format!(r#""schedule": {{{POLY}, "final_sparsity": 0.5, "pruning_steps": 3}}"#),
+            "steps[2].schedule.pruning_steps",
+        ),
+        (
+            format!(r#""schedule": {{{POLY}, "final_sparsity": 0.5, "start_step": 3}}"#),
+            "steps[2].schedule.start_step",
+        ),
+        (
+            r#""schedule": {"kind": "polynomial_decay", "initial_sparsity": 0.0, "final_sparsity": 0.5, "begin_step": 0, "end_step": -1}"#.into(),
+            "steps[2].schedule.end_step",
+        ),
+        (r#""schedule": {"kind": "linear", "final_sparsity": 0.5}"#.into(), "steps[2].schedule.kind"),
+        (r#""schedule": {"final_sparsity": 0.5}"#.into(), "steps[2].schedule.kind"),
+        (
+            r#""schedule": {"kind": "constant_sparsity", "target_sparsity": 1.0, "begin_step": 0}"#.into(),
+            "steps[2].schedule.target_sparsity",
+        ),
+        (
+            r#""schedule": {"kind": "constant_sparsity", "target_sparsity": "high", "begin_step": 0}"#.into(),
+            "steps[2].schedule.target_sparsity",
+        ),
+        (
+            r#""schedule": {"kind": "constant_sparsity", "target_sparsity": 0.5, "begin_step": -5}"#.into(),
+            "steps[2].schedule.begin_step",
+        ),
+        (
+            r#""schedule": {"kind": "constant_sparsity", "target_sparsity": 0.5, "begin_step": 0, "power": 3}"#.into(),
+            "steps[2].schedule.power",
+        ),
+        (
+            r#""schedule": {"kind": "cubic", "initial_sparsity": 0.0, "final_sparsity": 0.9, "begin_step": 0, "pruning_steps": 0, "frequency": 10}"#.into(),
+            "steps[2].schedule.pruning_steps",
+        ),
+        (
+            r#""schedule": {"kind": "cubic", "initial_sparsity": 0.0, "final_sparsity": 0.9, "begin_step": 0, "pruning_steps": 3}"#.into(),
+            "steps[2].schedule.frequency",
+        ),
+        (r#""schedule": 0.5"#.into(), "steps[2].schedule"),
+    ];
+    for (extra, field) in &cases {
+        for method in ["l1_unstructured", "global_unstructured"] {
+            assert_eq!(failing_field(&scheduled(method, extra)), *field, "{method}: {extra}");
+        }
+    }
+    // TOML, inline or as a sub-table.
+    let toml = |schedule: &str| {
+        format!(
+            "[[steps]]\nparameters = [\"fc1.weight\"]\nmethod = \"l1_unstructured\"\n{schedule}\n"
+        )
+    };
+    assert_eq!(
+        failing_field(&toml(
+            "schedule = { kind = \"polynomial_decay\", initial_sparsity = 0.0, final_sparsity = 1.5, begin_step = 0, end_step = 1000, frequency = 100, power = 3 }"
+        )),
+        "steps[0].schedule.final_sparsity"
+    );
+    assert_eq!(
+        failing_field(&toml("[steps.schedule]\nkind = \"cubic\"\ninitial_sparsity = 0.0\nfinal_sparsity = 0.5\nbegin_step = 0\nfrequency = 10\n")),
+        "steps[0].schedule.pruning_steps"
+    );
+    assert_eq!(
+        failing_field(&toml("schedule = { kind = \"exponential\" }")),
+        "steps[0].schedule.kind"
+    );
+}
+
+#[test]
+fn schedules_go_only_where_an_amount_of_l1_pruning_would() {
+    let schedule = format!(r#""schedule": {{{POLY}, "final_sparsity": 0.5}}"#);
+    let cases = [
+        // Methods a `GradualPruner` does not run.
+        ("ln_structured", format!(r#""n": 2, "dim": 0, {schedule}"#)),
+        ("random_structured", format!(r#""dim": 0, {schedule}"#)),
+        ("random_unstructured", schedule.clone()),
+        ("identity", schedule.clone()),
+        ("global_unstructured", format!(r#""pruning_method": "random_unstructured", {schedule}"#)),
+        // Both an amount and a schedule.
+        ("l1_unstructured", format!(r#""amount": 0.5, {schedule}"#)),
+        ("global_unstructured", format!(r#""amount": 10, {schedule}"#)),
+    ];
+    for (method, extra) in &cases {
+        assert_eq!(
+            failing_field(&scheduled(method, extra)),
+            "steps[2].schedule",
+            "{method}: {extra}"
+        );
+    }
+    // Neither.
+    for method in ["l1_unstructured", "global_unstructured"] {
+        assert_eq!(failing_field(&scheduled(method, r#""layers": ["Linear"]"#)), "steps[2].amount");
+    }
+    // A scheduled step refuses the other methods' arguments as its method does.
+    assert_eq!(
+        failing_field(&scheduled("l1_unstructured", &format!(r#""dim": 0, {schedule}"#))),
+        "steps[2].dim"
+    );
+    assert_eq!(
+        failing_field(&scheduled(
+            "l1_unstructured",
+            &format!(r#""pruning_method": "l1_unstructured", {schedule}"#)
+        )),
+        "steps[2].pruning_method"
+    );
+}
+
+#[test]
+fn scheduled_steps_are_resolved_with_the_others_and_fail_the_same_way() {
+    let schedule = format!(r#""schedule": {{{POLY}, "final_sparsity": 0.5}}"#);
+    // Its selection is checked like any step's.
+    let bad =
+        format!(r#"{{"parameters": ["fc9.weight"], "method": "l1_unstructured", {schedule}}}"#);
+    assert_eq!(failing_field(&json_with_last_step(&bad)), "steps[2].parameters[0]");
+    let bad =
+        format!(r#"{{"layers": ["Embedding"], "method": "global_unstructured", {schedule}}}"#);
+    assert_eq!(failing_field(&json_with_last_step(&bad)), "steps[2].layers[0]");
+    // A good scheduled step before a step that fails on the model: no pruner, nothing changed.
+    let recipe = format!(
+        r#"{{"steps": [
+            {{"layers": ["Linear"], "method": "global_unstructured", {schedule}}},
+            {{"parameters": ["fc2.bias"], "method": "l1_unstructured", "amount": 3}},
+            {{"parameters": ["fc3.bias"], "method": "l1_unstructured", "amount": 11}}
+        ]}}"#
+    );
+    assert_eq!(failing_field(&recipe), "steps[2].amount");
+}

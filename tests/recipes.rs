@@ -1,14 +1,15 @@
 //! `PruningRecipe`: JSON and TOML recipes applied to the tutorial's LeNet give the masks of the
-//! equivalent `PrunedModel` calls; recipes round-trip through JSON, TOML and serde. Bad recipes
-//! are in `tests/recipe_errors.rs`.
+//! equivalent `PrunedModel` calls; scheduled steps give the `GradualPruner`s written in code;
+//! recipes round-trip through JSON, TOML and serde. Bad recipes are in `tests/recipe_errors.rs`.
 
 mod common;
 
 use common::lenet::{lenet, rng_lock, zeros, LeNet, NAMES};
 use tch::nn::VarStore;
 use tch_prune::{
-    GlobalPruningMethod, L1Unstructured, LayerKind, PruneError, PrunedModel, PruningRecipe,
-    RandomUnstructured, RecipeMethod, RecipeStep,
+    Amount, ConstantSparsity, Cubic, GlobalPruningMethod, GradualPruner, L1Unstructured, LayerKind,
+    PolynomialDecay, PruneError, PrunedModel, PruningRecipe, PruningSchedule, PruningScope,
+    RandomUnstructured, RecipeMethod, RecipeStep, ScheduleConfig,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -235,5 +236,176 @@ fn recipe_files_are_read_by_extension() -> TestResult {
     let err = PruningRecipe::from_path(dir.join("missing.toml")).unwrap_err();
     assert!(matches!(err, PruneError::Io { operation: "read", .. }));
     std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+const SCHEDULED_RECIPE: &str = r#"
+# Each convolution weight by itself, along Zhu & Gupta's cubic: 0% -> 80% at steps 10, 20, 30, 40.
+[[steps]]
+layers = ["Conv2d"]
+method = "l1_unstructured"
+schedule = { kind = "cubic", initial_sparsity = 0.0, final_sparsity = 0.8, begin_step = 10, pruning_steps = 3, frequency = 10 }
+
+# The linear weights together, 10% -> 90% every 10 steps from 0 to 50 (TF-MOT's class name).
+[[steps]]
+parameters = ["fc?.weight"]
+method = "global_unstructured"
+pruning_method = "l1_unstructured"
+
+[steps.schedule]
+kind = "PolynomialDecay"
+initial_sparsity = 0.1
+final_sparsity = 0.9
+begin_step = 0
+end_step = 50
+frequency = 10
+power = 2
+
+# Pruned now.
+[[steps]]
+parameters = ["fc3.bias"]
+method = "l1_unstructured"
+amount = 2
+"#;
+
+#[test]
+fn scheduled_steps_become_gradual_pruners_that_follow_the_schedule() -> TestResult {
+    let _rng = rng_lock();
+    let (va, mut a) = lenet(13);
+    let outcome = PruningRecipe::from_toml_str(SCHEDULED_RECIPE)?.apply(&mut a)?;
+    let steps: Vec<(&str, bool)> =
+        outcome.steps.iter().map(|s| (s.method.as_str(), s.scheduled)).collect();
+    assert_eq!(
+        steps,
+        [("l1_unstructured", true), ("global_unstructured", true), ("l1_unstructured", false)]
+    );
+    assert_eq!(outcome.steps[0].parameters, ["conv1.weight", "conv2.weight"]);
+    // Only the amount step pruned; the sparsity report covers every selected parameter.
+    assert_eq!(a.pruned_parameters().collect::<Vec<_>>(), ["fc3.bias"]);
+    assert_eq!(outcome.sparsity.parameters.len(), 6);
+    assert_eq!(outcome.sparsity.get("fc1.weight").unwrap().zeros, 0);
+
+    let mut pruners = outcome.into_gradual_pruners();
+    assert_eq!(pruners.len(), 2);
+    assert_eq!(pruners[0].names(), ["conv1.weight", "conv2.weight"]);
+    assert_eq!(pruners[0].scope(), PruningScope::Local);
+    assert_eq!(pruners[1].names(), ["fc1.weight", "fc2.weight", "fc3.weight"]);
+    assert_eq!(pruners[1].scope(), PruningScope::Global);
+
+    // The same pruning written in code, on an equal model.
+    let (vb, mut b) = lenet(13);
+    b.l1_unstructured("fc3.bias", 2, None)?;
+    let cubic = Cubic::new(0.0, 0.8, 10, 3, 10)?;
+    let poly = PolynomialDecay::new(0.1, 0.9, 0, 50)?.with_power(2.0)?.with_frequency(10)?;
+    let mut expected = [
+        GradualPruner::new(cubic, ["conv1.weight", "conv2.weight"])?,
+        GradualPruner::new(poly, ["fc1.weight", "fc2.weight", "fc3.weight"])?
+            .with_scope(PruningScope::Global),
+    ];
+    let schedules: [&dyn PruningSchedule; 2] = [&cubic, &poly];
+
+    let mut pruned_at = [Vec::new(), Vec::new()];
+    for step in 0..70 {
+        for (k, (pruner, reference)) in pruners.iter_mut().zip(&mut expected).enumerate() {
+            let progress = pruner.step(&mut a, step)?;
+            assert_eq!(progress, reference.step(&mut b, step)?, "pruner {k} at step {step}");
+            let target = schedules[k].prune_at(step);
+            assert_eq!(progress.as_ref().map(|p| p.target()), target, "pruner {k} at step {step}");
+            let Some(progress) = progress else { continue };
+            pruned_at[k].push(step);
+            if k == 0 {
+                // Local: each weight exactly at the target of its own entries.
+                for p in progress.parameters() {
+                    assert_eq!(
+                        p.pruned(),
+                        Amount::Fraction(progress.target()).count_for(p.numel())?
+                    );
+                }
+            } else {
+                // Global: the three weights together.
+                let total = Amount::Fraction(progress.target()).count_for(progress.numel())?;
+                assert_eq!(progress.pruned(), total);
+            }
+        }
+    }
+    assert_eq!(pruned_at, [vec![10, 20, 30, 40], vec![0, 10, 20, 30, 40, 50]]);
+    assert_eq!(zeros(&a, "conv2.weight"), 691); // round(0.8 * 864)
+    let fc: i64 = ["fc1.weight", "fc2.weight", "fc3.weight"].iter().map(|n| zeros(&a, n)).sum();
+    assert_eq!(fc, 53028); // round(0.9 * 58920)
+    assert_same_pruning(&a, &va, &b, &vb);
+    Ok(())
+}
+
+#[test]
+fn scheduled_steps_built_in_code_match_the_file() -> TestResult {
+    let from_file = PruningRecipe::from_toml_str(SCHEDULED_RECIPE)?;
+    let poly = PolynomialDecay::new(0.1, 0.9, 0, 50)?.with_power(2.0)?.with_frequency(10)?;
+    let in_code = PruningRecipe::new(vec![
+        RecipeStep::new(RecipeMethod::gradual(
+            PruningScope::Local,
+            Cubic::new(0.0, 0.8, 10, 3, 10)?,
+        ))
+        .with_layers([LayerKind::Conv2D]),
+        RecipeStep::new(RecipeMethod::gradual(PruningScope::Global, poly))
+            .with_parameters(["fc?.weight"]),
+        RecipeStep::new(RecipeMethod::l1_unstructured(2)?).with_parameters(["fc3.bias"]),
+    ]);
+    assert_eq!(from_file, in_code);
+    assert_eq!(from_file.steps()[1].method().schedule(), Some(&ScheduleConfig::from(poly)));
+    assert_eq!(from_file.steps()[2].method().schedule(), None);
+    Ok(())
+}
+
+#[test]
+fn scheduled_recipes_round_trip_through_json_and_toml() -> TestResult {
+    let constant = ConstantSparsity::new(0.5, 100, -1, 25)?;
+    let recipe = PruningRecipe::new(vec![
+        RecipeStep::new(RecipeMethod::gradual(PruningScope::Local, constant))
+            .with_parameters(["fc1.weight"]),
+        RecipeStep::new(RecipeMethod::gradual(
+            PruningScope::Global,
+            PolynomialDecay::new(0.0, 0.875, 0, 1000)?,
+        ))
+        .with_layers([LayerKind::Linear])
+        .with_parameters(["*.weight"]),
+        RecipeStep::new(RecipeMethod::gradual(
+            PruningScope::Local,
+            Cubic::new(0.25, 1.0, 7, 5, 3)?,
+        ))
+        .with_layers([LayerKind::Conv2D]),
+        RecipeStep::new(RecipeMethod::l1_unstructured(0.5)?).with_parameters(["fc3.bias"]),
+    ]);
+    for recipe in [recipe, PruningRecipe::from_toml_str(SCHEDULED_RECIPE)?] {
+        let json = recipe.to_json_string()?;
+        assert_eq!(PruningRecipe::from_json_str(&json)?, recipe, "{json}");
+        let toml = recipe.to_toml_string()?;
+        assert_eq!(PruningRecipe::from_toml_str(&toml)?, recipe, "{toml}");
+        let value = serde_json::to_value(&recipe)?;
+        assert_eq!(serde_json::from_value::<PruningRecipe>(value)?, recipe);
+    }
+    // Written with every field explicit (TF-MOT's defaults too), in the recipe's snake case.
+    let recipe = PruningRecipe::new(vec![RecipeStep::new(RecipeMethod::gradual(
+        PruningScope::Global,
+        PolynomialDecay::new(0.0, 0.9, 0, 1000)?,
+    ))
+    .with_parameters(["*.weight"])]);
+    let json: serde_json::Value = serde_json::from_str(&recipe.to_json_string()?)?;
+    assert_eq!(
+        json,
+        serde_json::json!({"steps": [{
+            "parameters": ["*.weight"],
+            "method": "global_unstructured",
+            "schedule": {
+                "kind": "polynomial_decay", "initial_sparsity": 0.0, "final_sparsity": 0.9,
+                "begin_step": 0, "end_step": 1000, "frequency": 100, "power": 3.0
+            }
+        }]})
+    );
+    let toml = recipe.to_toml_string()?;
+    assert!(toml.contains("kind = \"polynomial_decay\"") && !toml.contains("amount"), "{toml}");
+    // `ScheduleConfig` on its own reads and writes the same table.
+    let config: ScheduleConfig = serde_json::from_value(json["steps"][0]["schedule"].clone())?;
+    assert_eq!(recipe.steps()[0].method().schedule(), Some(&config));
+    assert_eq!(serde_json::to_value(config)?, json["steps"][0]["schedule"]);
     Ok(())
 }

@@ -27,6 +27,14 @@ impl HardMask {
     /// [`PruneError::ShapeMismatch`], [`PruneError::NonBinaryMask`], and the method's own
     /// (e.g. [`PruneError::AmountTooLarge`]). Nothing changes on error, for any variable.
     ///
+    /// [`PruneError::EmptyParameterList`]: crate::PruneError::EmptyParameterList
+    /// [`PruneError::DuplicateParameter`]: crate::PruneError::DuplicateParameter
+    /// [`PruneError::UnknownParameter`]: crate::PruneError::UnknownParameter
+    /// [`PruneError::WrongPruningType`]: crate::PruneError::WrongPruningType
+    /// [`PruneError::ShapeMismatch`]: crate::PruneError::ShapeMismatch
+    /// [`PruneError::NonBinaryMask`]: crate::PruneError::NonBinaryMask
+    /// [`PruneError::AmountTooLarge`]: crate::PruneError::AmountTooLarge
+    ///
     /// ```
     /// use tch::nn::{self, Module};
     /// use tch::{Device, Kind, Tensor};

@@ -9,6 +9,7 @@ use crate::method::{
 };
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
+use crate::schedule::{PruningScope, ScheduleConfig};
 
 /// The pruning a [`RecipeStep`](crate::RecipeStep) applies to the parameters it selects: one
 /// of [`PrunedModel`]'s pruning calls, with its arguments.
@@ -17,6 +18,10 @@ use crate::prunable::Prunable;
 /// and the arguments sit beside it (`amount`, `n`, `dim`, `pruning_method`). The constructors
 /// validate the arguments (as the methods' `new` do); [`PruningRecipe::apply`] validates them
 /// again, so a value built from the public variants directly cannot slip through.
+///
+/// [`Gradual`](Self::Gradual) is the one variant that does not prune when the recipe is
+/// applied: it is `l1_unstructured` or `global_unstructured` written with a `schedule` instead
+/// of an `amount`, and becomes a [`GradualPruner`](crate::GradualPruner) for the training loop.
 ///
 /// ```
 /// use tch_prune::{Amount, Norm, RecipeMethod};
@@ -71,6 +76,20 @@ pub enum RecipeMethod {
         /// A count or a fraction of the remaining entries of all the parameters.
         amount: Amount,
     },
+    /// Gradual magnitude pruning to the targets of `schedule`: nothing is pruned when the
+    /// recipe is applied; [`PruningRecipe::apply`](crate::PruningRecipe::apply) returns a
+    /// [`GradualPruner`](crate::GradualPruner) over the step's parameters, in `scope`, for the
+    /// training loop to drive. In recipe files: `method = "l1_unstructured"`
+    /// ([`PruningScope::Local`]: each parameter to the target by itself) or `method =
+    /// "global_unstructured"` ([`PruningScope::Global`]: all of them together, ranked by L1
+    /// magnitude), with a `schedule` table instead of an `amount`. TF-MOT:
+    /// `prune_low_magnitude(layer, pruning_schedule=...)`.
+    Gradual {
+        /// Each parameter by itself, or all together.
+        scope: PruningScope,
+        /// When to prune, and to which sparsity of the whole tensor.
+        schedule: ScheduleConfig,
+    },
 }
 
 /// The unstructured method that ranks the entries of a global step.
@@ -104,6 +123,8 @@ pub(crate) enum Built {
     RandomStructured(RandomStructured),
     GlobalL1(L1Unstructured),
     GlobalRandom(RandomUnstructured),
+    /// Prunes nothing now: becomes a `GradualPruner`.
+    Gradual(PruningScope, ScheduleConfig),
 }
 
 impl RecipeMethod {
@@ -186,7 +207,37 @@ impl RecipeMethod {
         Self::checked(RecipeMethod::GlobalUnstructured { pruning_method, amount: amount.into() })
     }
 
-    /// The name used in recipe files, PyTorch's function name (`"l1_unstructured"`, ...).
+    /// [`RecipeMethod::Gradual`]: gradual magnitude pruning along `schedule` (one of the
+    /// built-in schedules, valid by construction).
+    ///
+    /// ```
+    /// use tch_prune::{PolynomialDecay, PruningScope, RecipeMethod};
+    ///
+    /// let m = RecipeMethod::gradual(PruningScope::Global, PolynomialDecay::new(0.0, 0.9, 0, 1000)?);
+    /// assert_eq!(m.name(), "global_unstructured");
+    /// assert_eq!(m.schedule().unwrap().kind(), "polynomial_decay");
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn gradual(scope: PruningScope, schedule: impl Into<ScheduleConfig>) -> Self {
+        RecipeMethod::Gradual { scope, schedule: schedule.into() }
+    }
+
+    /// The schedule of a [`Gradual`](Self::Gradual) method; `None` for the others, which prune
+    /// once.
+    ///
+    /// ```
+    /// assert!(tch_prune::RecipeMethod::l1_unstructured(0.5)?.schedule().is_none());
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn schedule(&self) -> Option<&ScheduleConfig> {
+        match self {
+            RecipeMethod::Gradual { schedule, .. } => Some(schedule),
+            _ => None,
+        }
+    }
+
+    /// The name used in recipe files, PyTorch's function name (`"l1_unstructured"`, ...); for
+    /// [`Gradual`](Self::Gradual), `"l1_unstructured"` (local) or `"global_unstructured"`.
     ///
     /// ```
     /// assert_eq!(tch_prune::RecipeMethod::Identity.name(), "identity");
@@ -199,6 +250,8 @@ impl RecipeMethod {
             RecipeMethod::LnStructured { .. } => "ln_structured",
             RecipeMethod::RandomStructured { .. } => "random_structured",
             RecipeMethod::GlobalUnstructured { .. } => "global_unstructured",
+            RecipeMethod::Gradual { scope: PruningScope::Local, .. } => "l1_unstructured",
+            RecipeMethod::Gradual { scope: PruningScope::Global, .. } => "global_unstructured",
         }
     }
 
@@ -232,6 +285,7 @@ impl RecipeMethod {
                     Built::GlobalRandom(RandomUnstructured::new(amount).map_err(amount_err)?)
                 }
             },
+            RecipeMethod::Gradual { scope, schedule } => Built::Gradual(scope, schedule),
         })
     }
 }
@@ -252,6 +306,8 @@ impl Built {
             Built::RandomStructured(m) => model.apply(name, m, None),
             Built::GlobalL1(m) => model.global_unstructured(&[name], m, &[]),
             Built::GlobalRandom(m) => model.global_unstructured(&[name], m, &[]),
+            // Pruned later, by the step's `GradualPruner`.
+            Built::Gradual(..) => Ok(()),
         }
     }
 

@@ -1,16 +1,15 @@
 //! [`PruningRecipe`]: a pruning plan as data (JSON or TOML), applied to a [`PrunedModel`] in
 //! one call.
 //!
-//! # Extension point: schedules
+//! # Schedules
 //!
-//! A recipe prunes once, now. Gradual pruning ([`GradualPruner`](crate::GradualPruner) with a
-//! [`PruningSchedule`](crate::PruningSchedule)) would plug in as an optional `schedule` table
-//! on a step (`schedule = { kind = "polynomial_decay", initial_sparsity = 0.0, ... }`, parsed in
-//! `repr.rs` beside the other step fields): such a step's selection is resolved exactly as
-//! here (`PruningRecipe::plan`, which validates names, patterns and layer kinds against the
-//! model), and instead of pruning, a `PruningRecipe::gradual_pruners(&mut model)` would hand
-//! back one `GradualPruner::new(schedule, selected_names)` per scheduled step, for the training
-//! loop to drive. Steps without a schedule would keep pruning in `apply`.
+//! A step of `l1_unstructured` or `global_unstructured` (with L1 ranking, the methods a
+//! [`GradualPruner`] runs) may carry a `schedule` table instead of an `amount` (read in
+//! `repr.rs` beside the other step fields, in [`ScheduleConfig`](crate::ScheduleConfig)'s
+//! form, into [`RecipeMethod::Gradual`]). `apply` checks and resolves such a step's selection
+//! exactly as any other's (`PruningRecipe::plan`), prunes nothing for it, and hands back one
+//! `GradualPruner` per scheduled step in [`RecipeOutcome::gradual_pruners`], for the training
+//! loop to drive.
 
 mod method;
 mod repr;
@@ -25,6 +24,7 @@ use crate::error::{PruneError, Result};
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
 use crate::report::SparsityReport;
+use crate::schedule::GradualPruner;
 use method::Built;
 
 /// A pruning plan: steps applied in order, each selecting parameters by name pattern and/or
@@ -56,8 +56,9 @@ use method::Built;
 /// A step's fields: `method` (`identity`, `l1_unstructured`, `random_unstructured`,
 /// `ln_structured`, `random_structured`, `global_unstructured`); the method's arguments, named
 /// as in PyTorch (`amount` for all but `identity`, `n` and `dim` for `ln_structured`, `dim` for
-/// `random_structured`, optionally `pruning_method` for `global_unstructured`); and the
-/// selection, `parameters` and/or `layers` (see [`RecipeStep`]). Unknown fields are errors.
+/// `random_structured`, optionally `pruning_method` for `global_unstructured`), or a `schedule`
+/// instead of the `amount` (below); and the selection, `parameters` and/or `layers` (see
+/// [`RecipeStep`]). Unknown fields are errors.
 ///
 /// ```
 /// use tch::{nn, Device};
@@ -97,14 +98,76 @@ use method::Built;
 /// assert_eq!(fc_zeros, 36); // 25% of the 144 linear weights, ranked together
 /// # Ok::<(), tch_prune::PruneError>(())
 /// ```
+///
+/// # Gradual pruning
+///
+/// An `l1_unstructured` step, or a `global_unstructured` one ranking by L1 magnitude (the
+/// default `pruning_method`), may give a `schedule` instead of an `amount`: a table tagged by
+/// `kind`, `"constant_sparsity"`, `"polynomial_decay"` or `"cubic"`, with the schedule's own
+/// fields ([`ScheduleConfig`](crate::ScheduleConfig) lists them and their defaults). Such a
+/// step prunes nothing when the recipe is applied. Its selection is checked and resolved like
+/// any other step's, atomically with the whole recipe, and it becomes a [`GradualPruner`] over
+/// those parameters (in [`PruningScope::Local`](crate::PruningScope::Local) for
+/// `l1_unstructured`, [`PruningScope::Global`](crate::PruningScope::Global) for
+/// `global_unstructured`), returned in [`RecipeOutcome::gradual_pruners`]: the training loop
+/// calls `pruner.step(&mut model, step)` at every step.
+///
+/// ```
+/// use tch::{nn, Device};
+/// use tch_prune::{prunable, PolynomialDecay, PrunedModel, PruningRecipe, PruningSchedule};
+///
+/// #[derive(Debug)]
+/// struct Net { fc1: nn::Linear, fc2: nn::Linear }
+/// prunable!(Net { fc1, fc2 });
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let net = Net {
+///     fc1: nn::linear(vs.root() / "fc1", 16, 10, Default::default()),
+///     fc2: nn::linear(vs.root() / "fc2", 10, 4, Default::default()),
+/// };
+/// let mut model = PrunedModel::new(net, &vs);
+///
+/// // The linear weights from 0% to 90% between steps 0 and 300, pruning every 100 steps.
+/// let recipe = PruningRecipe::from_toml_str(r#"
+///     [[steps]]
+///     parameters = ["fc*.weight"]        # the 200 linear weights, ranked together
+///     method = "global_unstructured"
+///     schedule = { kind = "polynomial_decay", initial_sparsity = 0.0, final_sparsity = 0.9, begin_step = 0, end_step = 300, frequency = 100, power = 3 }
+///
+///     [[steps]]
+///     parameters = ["*.bias"]            # one entry of each bias, now
+///     method = "l1_unstructured"
+///     amount = 1
+/// "#)?;
+/// let mut outcome = recipe.apply(&mut model)?;
+/// assert!(model.is_parameter_pruned("fc1.bias"));
+/// assert!(!model.is_parameter_pruned("fc1.weight")); // not yet
+///
+/// let schedule = PolynomialDecay::new(0.0, 0.9, 0, 300)?; // power 3 and frequency 100: defaults
+/// for step in 0..400 {
+///     // ... forward, backward, optimizer step ...
+///     for pruner in &mut outcome.gradual_pruners {
+///         if let Some(progress) = pruner.step(&mut model, step)? {
+///             assert_eq!(Some(progress.target()), schedule.prune_at(step));
+///             assert_eq!(progress.pruned(), (progress.target() * 200.0).round() as i64);
+///         }
+///     }
+/// }
+/// assert_eq!(outcome.gradual_pruners[0].last_progress().unwrap().sparsity(), 0.9);
+/// # Ok::<(), tch_prune::PruneError>(())
+/// ```
+///
+/// TensorFlow equivalent of a scheduled step: `tfmot.sparsity.keras.prune_low_magnitude` with
+/// a `pruning_schedule` (PyTorch's `torch.nn.utils.prune` has no schedules).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "repr::RecipeRepr", into = "repr::RecipeRepr")]
 pub struct PruningRecipe {
     steps: Vec<RecipeStep>,
 }
 
-/// What [`PruningRecipe::apply`] did: the parameters each step pruned, and the sparsity of
-/// every parameter the recipe touched afterwards.
+/// What [`PruningRecipe::apply`] did: the parameters each step pruned (or, for a step with a
+/// `schedule`, will prune), the sparsity of every parameter the recipe selected afterwards, and
+/// one [`GradualPruner`] per scheduled step, for the training loop to drive.
 ///
 /// ```
 /// use tch::{nn, Device};
@@ -121,13 +184,53 @@ pub struct PruningRecipe {
 /// assert_eq!(outcome.sparsity.sparsity_percent, 50.0);
 /// # Ok::<(), tch_prune::PruneError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RecipeOutcome {
     /// One entry per step, in order.
     pub steps: Vec<StepOutcome>,
-    /// The sparsity of every parameter some step selected, after the whole recipe.
+    /// The sparsity of every parameter some step selected, after the whole recipe (the
+    /// parameters of scheduled steps included, as they are before their first pruning).
     pub sparsity: SparsityReport,
+    /// One pruner per step with a `schedule`, in the steps' order: over the step's parameters,
+    /// in [`PruningScope::Local`](crate::PruningScope::Local) for `l1_unstructured` and
+    /// [`PruningScope::Global`](crate::PruningScope::Global) for `global_unstructured`. Call
+    /// [`GradualPruner::step`] on each at every training step. Not serialized (a pruner is
+    /// behaviour, not data; the recipe is what to save).
+    #[serde(skip)]
+    pub gradual_pruners: Vec<GradualPruner>,
+}
+
+impl RecipeOutcome {
+    /// The pruners of the scheduled steps, in order (see
+    /// [`gradual_pruners`](Self::gradual_pruners)).
+    ///
+    /// ```
+    /// use tch::{nn, Device};
+    /// use tch_prune::{PrunedModel, PruningRecipe, PruningScope};
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let mut model = PrunedModel::new(nn::linear(vs.root() / "fc", 10, 10, Default::default()), &vs)
+    ///     .with_prefix("fc");
+    /// let recipe = PruningRecipe::from_json_str(r#"{"steps": [{
+    ///     "parameters": ["fc.*"], "method": "global_unstructured",
+    ///     "schedule": {"kind": "constant_sparsity", "target_sparsity": 0.5, "begin_step": 10}
+    /// }]}"#)?;
+    /// let outcome = recipe.apply(&mut model)?;
+    /// assert!(outcome.steps[0].scheduled);
+    /// assert!(!model.is_pruned()); // nothing yet
+    ///
+    /// let mut pruners = outcome.into_gradual_pruners();
+    /// assert_eq!(pruners[0].names(), ["fc.weight", "fc.bias"]);
+    /// assert_eq!(pruners[0].scope(), PruningScope::Global);
+    /// assert!(pruners[0].step(&mut model, 0)?.is_none());
+    /// let progress = pruners[0].step(&mut model, 10)?.unwrap();
+    /// assert_eq!((progress.pruned(), progress.numel()), (55, 110));
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn into_gradual_pruners(self) -> Vec<GradualPruner> {
+        self.gradual_pruners
+    }
 }
 
 /// What one step of a recipe did.
@@ -152,15 +255,22 @@ pub struct RecipeOutcome {
 pub struct StepOutcome {
     /// The method's name in recipe files (`"l1_unstructured"`, ...).
     pub method: String,
-    /// The parameters the step pruned, in the model's order.
+    /// The parameters the step pruned (for a scheduled step: its pruner prunes), in the
+    /// model's order.
     pub parameters: Vec<String>,
+    /// Whether the step has a `schedule`: it pruned nothing yet, and its pruner is in
+    /// [`RecipeOutcome::gradual_pruners`].
+    #[serde(default)]
+    pub scheduled: bool,
 }
 
-/// A step resolved against a model: its validated method and its parameters.
+/// A step resolved against a model: its validated method and its parameters, and for a
+/// scheduled step the pruner that will prune them.
 struct Planned {
     method: Built,
     name: &'static str,
     parameters: Vec<String>,
+    pruner: Option<GradualPruner>,
 }
 
 impl PruningRecipe {
@@ -212,6 +322,10 @@ impl PruningRecipe {
     /// `VarStore` and its pruning history are exactly as before** (only the random generator
     /// has moved on, when a random method ran).
     ///
+    /// Steps with a `schedule` prune nothing here: checked and resolved with the others, each
+    /// becomes a [`GradualPruner`] in [`RecipeOutcome::gradual_pruners`] (see [Gradual
+    /// pruning](Self#gradual-pruning)); on error none is returned.
+    ///
     /// # Errors
     /// [`PruneError::InvalidRecipe`] naming the field at fault (`"steps[1].parameters[0]"`,
     /// `"steps[0].amount"`, ...) for what the first check finds;
@@ -258,7 +372,18 @@ impl PruningRecipe {
                 reason: e.to_string(),
             })?;
             let parameters = step.select(i, model, &all)?;
-            plan.push(Planned { method, name: step.method.name(), parameters });
+            let pruner = match method {
+                Built::Gradual(scope, schedule) => Some(
+                    GradualPruner::new(schedule, &parameters)
+                        .map_err(|e| PruneError::InvalidRecipe {
+                            field: format!("steps[{i}]"),
+                            reason: e.to_string(),
+                        })?
+                        .with_scope(scope),
+                ),
+                _ => None,
+            };
+            plan.push(Planned { method, name: step.method.name(), parameters, pruner });
         }
         Ok(plan)
     }
@@ -267,7 +392,7 @@ impl PruningRecipe {
 /// Runs every step of `plan`, then reports the sparsity of what they pruned. The caller undoes
 /// everything on error.
 fn run_plan<M: Prunable>(model: &mut PrunedModel<M>, plan: Vec<Planned>) -> Result<RecipeOutcome> {
-    for (index, step) in plan.iter().enumerate() {
+    for (index, step) in plan.iter().enumerate().filter(|(_, step)| step.pruner.is_none()) {
         run_step(model, step).map_err(|(parameter, source)| {
             let field = match failed_field(&source) {
                 Some(field) => format!("steps[{index}].{field}"),
@@ -289,11 +414,17 @@ fn run_plan<M: Prunable>(model: &mut PrunedModel<M>, plan: Vec<Planned>) -> Resu
     } else {
         SparsityReport::from_model(model, Some(touched.as_slice()))?
     };
-    let steps = plan
-        .into_iter()
-        .map(|p| StepOutcome { method: p.name.to_string(), parameters: p.parameters })
-        .collect();
-    Ok(RecipeOutcome { steps, sparsity })
+    let mut steps = Vec::with_capacity(plan.len());
+    let mut gradual_pruners = Vec::new();
+    for p in plan {
+        steps.push(StepOutcome {
+            method: p.name.to_string(),
+            parameters: p.parameters,
+            scheduled: p.pruner.is_some(),
+        });
+        gradual_pruners.extend(p.pruner);
+    }
+    Ok(RecipeOutcome { steps, sparsity, gradual_pruners })
 }
 
 /// Runs one planned step; on error, the parameter(s) it was pruning.

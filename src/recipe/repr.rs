@@ -3,7 +3,8 @@
 //! The file form is flat, like a PyTorch call's keyword arguments (`method = "ln_structured"`,
 //! `amount = 0.5`, `n = 2`, `dim = 0`): serde reads it into [`StepRepr`] (every argument
 //! optional, unknown fields refused), and [`StepRepr::into_step`] checks which arguments the
-//! method needs or refuses, naming the field at fault.
+//! method needs or refuses, naming the field at fault. A step may carry a `schedule` table
+//! (`{ kind = "polynomial_decay", ... }`, read as a [`ScheduleRepr`]) instead of its `amount`.
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{GlobalPruningMethod, LayerKind, PruningRecipe, RecipeMethod, RecipeStep};
 use crate::error::{PruneError, Result};
 use crate::method::{Amount, Norm};
+use crate::schedule::{PruningScope, ScheduleRepr};
 
 /// A recipe file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +39,8 @@ struct StepRepr {
     dim: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pruning_method: Option<GlobalPruningMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schedule: Option<ScheduleRepr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -86,29 +90,82 @@ impl StepRepr {
             }
         };
         let (amount, n, dim, global) = (self.amount, self.n, self.dim, self.pruning_method);
-        let method = match self.method {
-            MethodName::Identity => {
-                refuse(amount.is_some(), "amount")?;
-                RecipeMethod::Identity
+        // A schedule replaces the amount of the methods a `GradualPruner` runs: L1 magnitude,
+        // per parameter or global.
+        let scope = match (self.method, global) {
+            (MethodName::L1Unstructured, _) => Some(PruningScope::Local),
+            (MethodName::GlobalUnstructured, None | Some(GlobalPruningMethod::L1Unstructured)) => {
+                Some(PruningScope::Global)
             }
-            MethodName::L1Unstructured => RecipeMethod::L1Unstructured {
-                amount: required(amount, field("amount"), name, "amount")?,
-            },
-            MethodName::RandomUnstructured => RecipeMethod::RandomUnstructured {
-                amount: required(amount, field("amount"), name, "amount")?,
-            },
-            MethodName::LnStructured => RecipeMethod::LnStructured {
-                amount: required(amount, field("amount"), name, "amount")?,
-                n: required(n, field("n"), name, "n")?,
-                dim: required(dim, field("dim"), name, "dim")?,
-            },
-            MethodName::RandomStructured => RecipeMethod::RandomStructured {
-                amount: required(amount, field("amount"), name, "amount")?,
-                dim: required(dim, field("dim"), name, "dim")?,
-            },
-            MethodName::GlobalUnstructured => RecipeMethod::GlobalUnstructured {
-                pruning_method: global.unwrap_or_default(),
-                amount: required(amount, field("amount"), name, "amount")?,
+            _ => None,
+        };
+        let schedule = match self.schedule {
+            None => None,
+            Some(schedule) => {
+                let Some(scope) = scope else {
+                    let what = if self.method == MethodName::GlobalUnstructured {
+                        format!("{name} with pruning_method random_unstructured")
+                    } else {
+                        name.to_string()
+                    };
+                    return Err(PruneError::InvalidRecipe {
+                        field: field("schedule"),
+                        reason: format!(
+                            "{what} takes no `schedule`: only l1_unstructured and \
+                             global_unstructured (ranking by L1 magnitude) prune gradually"
+                        ),
+                    });
+                };
+                if amount.is_some() {
+                    return Err(PruneError::InvalidRecipe {
+                        field: field("schedule"),
+                        reason: "give either `amount` (prune once, now) or `schedule` (prune \
+                                 gradually, during training), not both"
+                            .into(),
+                    });
+                }
+                let schedule = schedule.into_config().map_err(|(param, reason)| {
+                    PruneError::InvalidRecipe { field: field(&format!("schedule.{param}")), reason }
+                })?;
+                Some(RecipeMethod::Gradual { scope, schedule })
+            }
+        };
+        // The methods that may be scheduled need one of the two.
+        let needs_amount = |amount: Option<Amount>| match scope {
+            Some(_) => amount.ok_or_else(|| PruneError::InvalidRecipe {
+                field: field("amount"),
+                reason: format!(
+                    "{name} needs `amount` (to prune once) or `schedule` (to prune gradually)"
+                ),
+            }),
+            None => required(amount, field("amount"), name, "amount"),
+        };
+        let method = match schedule {
+            Some(gradual) => gradual,
+            None => match self.method {
+                MethodName::Identity => {
+                    refuse(amount.is_some(), "amount")?;
+                    RecipeMethod::Identity
+                }
+                MethodName::L1Unstructured => {
+                    RecipeMethod::L1Unstructured { amount: needs_amount(amount)? }
+                }
+                MethodName::RandomUnstructured => RecipeMethod::RandomUnstructured {
+                    amount: required(amount, field("amount"), name, "amount")?,
+                },
+                MethodName::LnStructured => RecipeMethod::LnStructured {
+                    amount: required(amount, field("amount"), name, "amount")?,
+                    n: required(n, field("n"), name, "n")?,
+                    dim: required(dim, field("dim"), name, "dim")?,
+                },
+                MethodName::RandomStructured => RecipeMethod::RandomStructured {
+                    amount: required(amount, field("amount"), name, "amount")?,
+                    dim: required(dim, field("dim"), name, "dim")?,
+                },
+                MethodName::GlobalUnstructured => RecipeMethod::GlobalUnstructured {
+                    pruning_method: global.unwrap_or_default(),
+                    amount: needs_amount(amount)?,
+                },
             },
         };
         let takes_n = matches!(self.method, MethodName::LnStructured);
@@ -134,33 +191,47 @@ impl StepRepr {
     }
 
     fn from_step(step: RecipeStep) -> Self {
-        let (method, amount, n, dim, pruning_method) = match step.method {
-            RecipeMethod::Identity => (MethodName::Identity, None, None, None, None),
-            RecipeMethod::L1Unstructured { amount } => {
-                (MethodName::L1Unstructured, Some(amount), None, None, None)
-            }
-            RecipeMethod::RandomUnstructured { amount } => {
-                (MethodName::RandomUnstructured, Some(amount), None, None, None)
-            }
-            RecipeMethod::LnStructured { amount, n, dim } => {
-                (MethodName::LnStructured, Some(amount), Some(n), Some(dim), None)
-            }
-            RecipeMethod::RandomStructured { amount, dim } => {
-                (MethodName::RandomStructured, Some(amount), None, Some(dim), None)
-            }
-            RecipeMethod::GlobalUnstructured { pruning_method, amount } => {
-                (MethodName::GlobalUnstructured, Some(amount), None, None, Some(pruning_method))
-            }
-        };
-        Self {
+        let mut repr = Self {
             parameters: step.parameters,
             layers: step.layers,
-            method,
-            amount,
-            n,
-            dim,
-            pruning_method,
+            method: MethodName::Identity,
+            amount: None,
+            n: None,
+            dim: None,
+            pruning_method: None,
+            schedule: None,
+        };
+        match step.method {
+            RecipeMethod::Identity => {}
+            RecipeMethod::L1Unstructured { amount } => {
+                repr.method = MethodName::L1Unstructured;
+                repr.amount = Some(amount);
+            }
+            RecipeMethod::RandomUnstructured { amount } => {
+                repr.method = MethodName::RandomUnstructured;
+                repr.amount = Some(amount);
+            }
+            RecipeMethod::LnStructured { amount, n, dim } => {
+                repr.method = MethodName::LnStructured;
+                (repr.amount, repr.n, repr.dim) = (Some(amount), Some(n), Some(dim));
+            }
+            RecipeMethod::RandomStructured { amount, dim } => {
+                repr.method = MethodName::RandomStructured;
+                (repr.amount, repr.dim) = (Some(amount), Some(dim));
+            }
+            RecipeMethod::GlobalUnstructured { pruning_method, amount } => {
+                repr.method = MethodName::GlobalUnstructured;
+                (repr.amount, repr.pruning_method) = (Some(amount), Some(pruning_method));
+            }
+            RecipeMethod::Gradual { scope, schedule } => {
+                repr.method = match scope {
+                    PruningScope::Local => MethodName::L1Unstructured,
+                    PruningScope::Global => MethodName::GlobalUnstructured,
+                };
+                repr.schedule = Some(schedule.into());
+            }
         }
+        repr
     }
 }
 

@@ -4,9 +4,11 @@
 //! A schedule answers one question per training step: prune now, and to which sparsity of the
 //! whole tensor? [`ConstantSparsity`] and [`PolynomialDecay`] are TF-MOT's schedules
 //! (`tfmot.sparsity.keras`), with its formulas, edge cases and validation; [`Cubic`] is Zhu &
-//! Gupta's gradual pruning schedule (2017); [`FromFn`] wraps a closure.
+//! Gupta's gradual pruning schedule (2017); [`FromFn`] wraps a closure. [`ScheduleConfig`] holds
+//! a built-in schedule as data tagged by its `kind` (a pruning recipe's `schedule` table).
 
 mod checks;
+mod config;
 mod constant_sparsity;
 mod cubic;
 mod from_fn;
@@ -14,6 +16,8 @@ mod gradual;
 mod polynomial_decay;
 mod progress;
 
+pub use config::ScheduleConfig;
+pub(crate) use config::ScheduleRepr;
 pub use constant_sparsity::ConstantSparsity;
 pub use cubic::Cubic;
 pub use from_fn::FromFn;
