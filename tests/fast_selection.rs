@@ -2,8 +2,17 @@
 //! PyTorch uses: the same masks wherever the values at the threshold do not tie, exactly `k`
 //! pruned (lowest index first among ties) where they do.
 
+use std::sync::{Mutex, MutexGuard};
+
 use tch::{Device, Kind, Tensor};
 use tch_prune::{L1Unstructured, PruningMethod, RandomUnstructured, FAST_PATH_MIN_NUMEL};
+
+/// Serialises the tests that draw from libtorch's global generator: the test harness runs tests
+/// on parallel threads, and a draw in one test would shift the stream another test replays.
+fn rng_lock() -> MutexGuard<'static, ()> {
+    static RNG: Mutex<()> = Mutex::new(());
+    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Distinct magnitudes with random signs, shuffled: `n` entries of `kind`.
 fn distinct(n: i64, kind: Kind) -> Tensor {
@@ -22,6 +31,7 @@ fn topk_l1_mask(t: &Tensor, k: i64) -> Tensor {
 
 #[test]
 fn l1_fast_path_equals_topk_on_distinct_magnitudes() {
+    let _rng = rng_lock();
     tch::manual_seed(1);
     let n = 3 * (FAST_PATH_MIN_NUMEL as i64 + 17);
     for kind in [Kind::Float, Kind::Double] {
@@ -61,6 +71,7 @@ fn l1_fast_path_prunes_exactly_k_with_ties_lowest_index_first() {
 
 #[test]
 fn l1_fast_path_keeps_the_default_mask_kind_and_zeros() {
+    let _rng = rng_lock();
     let n = 2 * FAST_PATH_MIN_NUMEL as i64;
     let t = distinct(n, Kind::Float);
     let default = Tensor::ones([n], (Kind::Int64, Device::Cpu));
@@ -72,6 +83,7 @@ fn l1_fast_path_keeps_the_default_mask_kind_and_zeros() {
 
 #[test]
 fn random_fast_path_equals_topk_draws_without_threshold_ties() {
+    let _rng = rng_lock();
     let n = 4 * FAST_PATH_MIN_NUMEL as i64;
     let t = Tensor::ones([4, n / 4], (Kind::Float, Device::Cpu));
     let mut compared = 0;
