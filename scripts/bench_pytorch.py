@@ -3,7 +3,8 @@
 Usage: python scripts/bench_pytorch.py WORKLOAD REPEATS
 Prints one JSON line: {"workload", "median_s", "times_s", "peak_rss_mb"}.
 Each workload runs on a fresh BERT-base-shaped set of Linear layers (12 x (4 x 768x768,
-768x3072, 3072x768) = 72 weights, 85 M parameters) or, for `lenet`, the tutorial's LeNet.
+768x3072, 3072x768) = 72 weights, 85 M parameters) or, for `lenet`, 100 of the tutorial's LeNets (built untimed, like the
+BERT-shaped layers), each taken through the tutorial's pruning sequence.
 """
 import json
 import statistics
@@ -44,9 +45,12 @@ def qkv(layers):
     return [m for i, m in enumerate(layers) if i % 6 < 3]
 
 
-def lenet_sequence():
-    for _ in range(100):
-        model = LeNet()
+def lenets():
+    return [LeNet() for _ in range(100)]
+
+
+def lenet_sequence(models):
+    for model in models:
         prune.random_unstructured(model.conv1, "weight", amount=0.3)
         prune.l1_unstructured(model.conv1, "bias", amount=3)
         prune.ln_structured(model.conv1, "weight", amount=0.5, n=2, dim=0)
@@ -99,7 +103,7 @@ def workload(name):
                 prune.remove(m, "weight")
         return setup, run
     if name == "lenet":
-        return (lambda: None), (lambda _: lenet_sequence())
+        return lenets, lenet_sequence
     raise SystemExit(f"unknown workload {name}")
 
 

@@ -8,7 +8,8 @@ use tch::Tensor;
 
 use crate::error::{PruneError, Result};
 use crate::method::{
-    check_same_shape, normalize_dim, to_kind_copy, true_positions, PruningMethod, PruningType,
+    alive_channels, check_same_shape, normalize_dim, to_kind_copy, true_positions, PruningMethod,
+    PruningType,
 };
 use crate::select;
 
@@ -232,16 +233,33 @@ pub(crate) fn combine_masks(
                 return Err(PruneError::NotStructured { shape: t.size() });
             }
             let dim = normalize_dim(dim, ndim)?;
-            // A channel is pruned only when its whole mask sums to zero.
-            let others: Vec<i64> = (0..ndim).filter(|&d| d != dim).collect();
-            let alive = mask.f_sum_dim_intlist(others.as_slice(), false, None)?.f_ne(0)?;
-            let channels = true_positions(&alive)?;
-            if channels.numel() as i64 == t.size()[dim as usize] {
+            // A channel is pruned only when its whole mask sums to zero: one pass over a CPU
+            // float mask without negative entries (the same test), libtorch's sum otherwise.
+            let channels = match alive_channels(mask, dim) {
+                Some(alive) if alive.iter().all(|&a| a) => None,
+                Some(alive) => {
+                    let alive: Vec<i64> = alive
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &a)| a)
+                        .map(|(c, _)| c as i64)
+                        .collect();
+                    Some(Tensor::f_from_slice(&alive)?.f_to_device(mask.device())?)
+                }
+                None => {
+                    let others: Vec<i64> = (0..ndim).filter(|&d| d != dim).collect();
+                    let alive = mask.f_sum_dim_intlist(others.as_slice(), false, None)?.f_ne(0)?;
+                    let channels = true_positions(&alive)?;
+                    let all = channels.numel() as i64 == t.size()[dim as usize];
+                    (!all).then_some(channels)
+                }
+            };
+            let Some(channels) = channels else {
                 // Every channel is alive: the slice is the whole tensor, skip the copies.
                 let partial = method.compute_mask(t, mask)?;
                 check_same_shape("mask", &t.size(), &partial)?;
                 return converted_copy(partial, mask, t.kind());
-            }
+            };
             let mut new_mask = to_kind_copy(mask, t.kind())?;
             let slice = t.f_index_select(dim, &channels)?;
             let partial = method.compute_mask(&slice, &mask.f_index_select(dim, &channels)?)?;

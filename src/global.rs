@@ -1,10 +1,10 @@
 //! Global pruning: one selection across several parameters.
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::error::{PruneError, Result};
 use crate::method::{
-    check_same_shape, contiguous_copy, CustomFromMask, PruningMethod, PruningType,
+    check_same_shape, compact, contiguous_copy, CustomFromMask, PruningMethod, PruningType,
 };
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
@@ -199,15 +199,4 @@ fn global_masks_concatenated(
         offset += size;
     }
     Ok(finals)
-}
-
-/// The mask a [`CustomFromMask`] history entry keeps: `bool` (1 byte an entry) when the mask is
-/// binary, which gives the same result (`mask.to(kind)`), else the mask as it is.
-fn compact(mask: Tensor) -> Result<Tensor> {
-    let binary = mask.f_eq(0)?.f_logical_or(&mask.f_eq(1)?)?.f_all()?.int64_value(&[]) != 0;
-    if binary {
-        Ok(mask.f_to_kind(Kind::Bool)?)
-    } else {
-        Ok(mask)
-    }
 }

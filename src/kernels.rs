@@ -60,6 +60,70 @@ pub(crate) fn with_slice_mut<T: Element, R>(
     Some(f(slice))
 }
 
+/// Calls `f` with the elements of every tensor of `ts` (as [`with_slice`]), or returns `None`
+/// when one of them is not a contiguous CPU tensor of element type `T`.
+pub(crate) fn with_slices<T: Element, R>(
+    ts: &[&Tensor],
+    f: impl FnOnce(&[&[T]]) -> R,
+) -> Option<R> {
+    if !ts.iter().all(|t| viewable::<T>(t)) {
+        return None;
+    }
+    let slices: Vec<&[T]> = ts
+        .iter()
+        .map(|t| {
+            let n = t.numel();
+            if n == 0 {
+                return &[][..];
+            }
+            // SAFETY: as in `with_slice`, for each tensor (all checked above); every tensor is
+            // borrowed through `ts` for the whole call.
+            unsafe { std::slice::from_raw_parts(t.data_ptr() as *const T, n) }
+        })
+        .collect();
+    Some(f(&slices))
+}
+
+/// Calls `f` with the elements of every tensor of `ts` mutably (as [`with_slice_mut`]), or
+/// returns `None` when one of them is not a contiguous CPU tensor of element type `T` or when
+/// two of them share memory. The tensors must be ones the caller just created.
+pub(crate) fn with_slices_mut<T: Element, R>(
+    ts: &mut [Tensor],
+    f: impl FnOnce(&mut [&mut [T]]) -> R,
+) -> Option<R> {
+    if !ts.iter().all(viewable::<T>) {
+        return None;
+    }
+    // Disjointness, which `&mut` slices need: sorted by address, each storage ends before the
+    // next begins.
+    let mut spans: Vec<(usize, usize)> = ts
+        .iter()
+        .filter(|t| t.numel() > 0)
+        .map(|t| {
+            let start = t.data_ptr() as usize;
+            (start, start + t.numel() * std::mem::size_of::<T>())
+        })
+        .collect();
+    spans.sort_unstable();
+    if spans.windows(2).any(|w| w[0].1 > w[1].0) {
+        return None;
+    }
+    let mut slices: Vec<&mut [T]> = ts
+        .iter_mut()
+        .map(|t| {
+            let n = t.numel();
+            if n == 0 {
+                return &mut [][..];
+            }
+            // SAFETY: as in `with_slice_mut`, for each tensor (all checked above); the storages
+            // do not overlap (checked above), so the mutable slices are disjoint, and `ts` is
+            // held mutably for the whole call.
+            unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut T, n) }
+        })
+        .collect();
+    Some(f(&mut slices))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +140,24 @@ mod tests {
         assert_eq!(Vec::<i64>::try_from(&m).unwrap(), vec![0, 7, 0]);
         let empty = Tensor::zeros([0], (Kind::Float, Device::Cpu));
         assert_eq!(with_slice::<f32, _>(&empty, |s| s.len()), Some(0));
+    }
+
+    #[test]
+    fn many_slices_at_once_and_no_overlapping_mutable_ones() {
+        let (a, b) = (Tensor::from_slice(&[1.0f32, 2.0]), Tensor::from_slice(&[3.0f32]));
+        let sums = with_slices::<f32, _>(&[&a, &b], |s| s.iter().map(|s| s.iter().sum()).collect());
+        assert_eq!(sums, Some(vec![3.0f32, 3.0]));
+        let transposed = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2]).tr();
+        assert_eq!(with_slices::<f32, _>(&[&a, &transposed], |_| ()), None);
+        let mut outs = [
+            Tensor::zeros([2], (Kind::Float, Device::Cpu)),
+            Tensor::zeros([0], (Kind::Float, Device::Cpu)),
+        ];
+        with_slices_mut::<f32, _>(&mut outs, |s| s[0][1] = 5.0);
+        assert_eq!(Vec::<f32>::try_from(&outs[0]).unwrap(), vec![0.0, 5.0]);
+        // Two handles to one storage cannot both be borrowed mutably.
+        let t = Tensor::zeros([4], (Kind::Float, Device::Cpu));
+        let mut aliased = [t.shallow_clone(), t.narrow(0, 1, 2)];
+        assert_eq!(with_slices_mut::<f32, _>(&mut aliased, |_| ()), None);
     }
 }

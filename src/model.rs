@@ -454,9 +454,10 @@ impl<M: Prunable> PrunedModel<M> {
             }
             None => {
                 let param = self.unpruned_param(name)?;
-                let ones = param.f_ones_like()?;
                 let current = param.f_detach()?;
-                (Target::First { param: param.shallow_clone() }, param, current, ones)
+                // The default mask (ones) is only built if the method needs it.
+                let like = param.shallow_clone();
+                (Target::First { param: param.shallow_clone() }, param, current, like)
             }
         };
         let importance = match importance_scores {
@@ -467,7 +468,7 @@ impl<M: Prunable> PrunedModel<M> {
             None => &current,
         };
         let mask = tch::no_grad(|| match target {
-            Target::First { .. } => method.compute_mask(importance, &default_mask),
+            Target::First { .. } => crate::method::first_mask(&*method, importance, &default_mask),
             Target::Repeat { .. } => {
                 crate::container::combine_masks(&*method, importance, &default_mask)
             }

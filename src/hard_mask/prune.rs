@@ -217,7 +217,7 @@ impl HardMask {
             None => &value,
         };
         let mask = tch::no_grad(|| match &current {
-            None => method.compute_mask(importance, &param.f_ones_like()?),
+            None => crate::method::first_mask(method, importance, &param),
             Some(mask) => crate::container::combine_masks(method, importance, mask),
         })?;
         let mask = checked_mask(name, &param, mask, &[&param, importance])?;

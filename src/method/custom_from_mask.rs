@@ -6,6 +6,7 @@ use tch::{Device, Kind, Tensor};
 use super::checks::check_same_shape;
 use super::{PruningMethod, PruningType};
 use crate::error::Result;
+use crate::kernels::{with_slice, with_slice_mut};
 
 /// Prunes with a mask given by the caller: the result is `default_mask * mask`, in the kind of
 /// `default_mask`.
@@ -59,6 +60,9 @@ impl Clone for CustomFromMask {
 impl PruningMethod for CustomFromMask {
     fn compute_mask(&self, _importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
         check_same_shape("mask", &default_mask.size(), &self.mask)?;
+        if let Some(product) = masked_product(default_mask, &self.mask)? {
+            return Ok(product);
+        }
         let mask = self.mask.f_to_device(default_mask.device())?.f_to_kind(default_mask.kind())?;
         Ok(default_mask.f_mul(&mask)?)
     }
@@ -67,6 +71,105 @@ impl PruningMethod for CustomFromMask {
     fn pruning_type(&self) -> PruningType {
         PruningType::Global
     }
+}
+
+/// The mask a [`CustomFromMask`] history entry keeps: `bool` (1 byte an entry) when every
+/// entry is 0 or 1, which gives the same result (`mask.to(kind)`), else the mask as it is.
+/// Contiguous CPU `f32` / `f64` masks are checked and converted in one pass; others through
+/// libtorch (`eq(0) | eq(1)`, `all`, `to(bool)`).
+pub(crate) fn compact(mask: Tensor) -> Result<Tensor> {
+    let converted = match mask.kind() {
+        Kind::Float => compact_typed::<f32>(&mask)?,
+        Kind::Double => compact_typed::<f64>(&mask)?,
+        _ => None,
+    };
+    match converted {
+        Some(Some(flags)) => Ok(flags),
+        Some(None) => Ok(mask),
+        None => {
+            let binary = mask.f_eq(0)?.f_logical_or(&mask.f_eq(1)?)?.f_all()?.int64_value(&[]) != 0;
+            if binary {
+                Ok(mask.f_to_kind(Kind::Bool)?)
+            } else {
+                Ok(mask)
+            }
+        }
+    }
+}
+
+/// `Some(Some(bool mask))` for a binary mask, `Some(None)` for another one, `None` when the
+/// mask cannot be read in place.
+fn compact_typed<F>(mask: &Tensor) -> Result<Option<Option<Tensor>>>
+where
+    F: tch::kind::Element + Copy + PartialEq + From<u8>,
+{
+    if mask.device() != Device::Cpu || !mask.is_contiguous() {
+        return Ok(None);
+    }
+    let mut flags = Tensor::f_empty(mask.size(), (Kind::Bool, Device::Cpu))?;
+    let (zero, one) = (F::from(0), F::from(1));
+    let binary = with_slice::<F, _>(mask, |m| {
+        with_slice_mut::<bool, _>(&mut flags, |f| {
+            // Branch-free over the whole mask (vectorises); most masks are binary.
+            let mut binary = true;
+            for (f, &v) in f.iter_mut().zip(m) {
+                binary &= (v == zero) | (v == one);
+                *f = v == one;
+            }
+            binary
+        })
+    })
+    .flatten();
+    Ok(binary.map(|binary| binary.then_some(flags)))
+}
+
+/// `default * mask.to(default.kind)` in one pass, for a contiguous CPU `f32` / `f64` default
+/// and a contiguous CPU mask of kind `bool` or the default's kind (what global pruning
+/// produces), instead of a conversion pass and a product pass; `None` otherwise. The products
+/// are formed as libtorch forms them (`d * 1.0`, `d * 0.0`), so the bits are the same.
+fn masked_product(default: &Tensor, mask: &Tensor) -> Result<Option<Tensor>> {
+    let cpu_contiguous = |t: &Tensor| t.device() == Device::Cpu && t.is_contiguous();
+    // A default that requires grad gets a product with a gradient from libtorch.
+    if !cpu_contiguous(default) || !cpu_contiguous(mask) || default.requires_grad() {
+        return Ok(None);
+    }
+    let mut out = Tensor::f_empty(default.size(), (default.kind(), Device::Cpu))?;
+    let done = match (default.kind(), mask.kind()) {
+        (Kind::Float, Kind::Bool) => {
+            product::<f32, bool>(default, mask, &mut out, |m| f32::from(u8::from(m)))
+        }
+        (Kind::Float, Kind::Float) => product::<f32, f32>(default, mask, &mut out, |m| m),
+        (Kind::Double, Kind::Bool) => {
+            product::<f64, bool>(default, mask, &mut out, |m| f64::from(u8::from(m)))
+        }
+        (Kind::Double, Kind::Double) => product::<f64, f64>(default, mask, &mut out, |m| m),
+        _ => false,
+    };
+    Ok(done.then_some(out))
+}
+
+fn product<F, M>(
+    default: &Tensor,
+    mask: &Tensor,
+    out: &mut Tensor,
+    convert: impl Fn(M) -> F,
+) -> bool
+where
+    F: tch::kind::Element + Copy + std::ops::Mul<Output = F>,
+    M: tch::kind::Element + Copy,
+{
+    with_slice::<F, _>(default, |d| {
+        with_slice::<M, _>(mask, |m| {
+            with_slice_mut::<F, _>(out, |o| {
+                for ((o, &d), &m) in o.iter_mut().zip(d).zip(m) {
+                    *o = d * convert(m);
+                }
+            })
+        })
+    })
+    .flatten()
+    .flatten()
+    .is_some()
 }
 
 /// How a mask is written in serde formats: its shape and its values (as `f64`, which holds
@@ -110,5 +213,41 @@ impl<'de> Deserialize<'de> for CustomFromMask {
             .f_reshape(record.shape.as_slice())
             .map_err(D::Error::custom)?;
         Ok(Self { mask })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_keeps_binary_masks_as_bool_and_others_as_they_are() {
+        let binary = Tensor::from_slice(&[0.0f32, 1.0, -0.0, 1.0]);
+        let compacted = compact(binary.shallow_clone()).unwrap();
+        assert_eq!(compacted.kind(), Kind::Bool);
+        assert_eq!(Vec::<bool>::try_from(&compacted).unwrap(), vec![false, true, false, true]);
+        for other in [[0.0f32, 0.5], [f32::NAN, 1.0]] {
+            let other = Tensor::from_slice(&other);
+            assert_eq!(compact(other.shallow_clone()).unwrap().kind(), Kind::Float);
+        }
+        // Kinds read through libtorch.
+        let ints = Tensor::from_slice(&[0i64, 1, 1]);
+        assert_eq!(compact(ints).unwrap().kind(), Kind::Bool);
+    }
+
+    #[test]
+    fn the_one_pass_product_equals_libtorch() {
+        let default = Tensor::from_slice(&[1.0f32, -2.0, f32::INFINITY, f32::NAN, 0.5, -0.0]);
+        for mask in [
+            Tensor::from_slice(&[true, false, false, true, true, false]),
+            Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 0.25, 1.0]),
+        ] {
+            let expected = default.f_mul(&mask.to_kind(Kind::Float)).unwrap();
+            let ours = masked_product(&default, &mask).unwrap().unwrap();
+            let bits = |t: &Tensor| t.view_dtype(Kind::Int).reshape([-1]);
+            assert!(bits(&ours).equal(&bits(&expected)));
+        }
+        let int_default = Tensor::from_slice(&[1i64, 0]);
+        assert!(masked_product(&int_default, &int_default).unwrap().is_none());
     }
 }

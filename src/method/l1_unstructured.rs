@@ -6,7 +6,7 @@ use tch::Tensor;
 use super::checks::{check_same_shape, contiguous_copy};
 use super::{Amount, PruningMethod, PruningType};
 use crate::error::Result;
-use crate::select::{prune_mask, Order};
+use crate::select::{prune_mask, MaskDefault, Order};
 
 /// Prunes the `k` entries with the smallest absolute value.
 ///
@@ -63,7 +63,8 @@ impl PruningMethod for L1Unstructured {
         if k != 0 {
             // Radix selection for large CPU tensors (same set as `topk` unless magnitudes tie at
             // the threshold; see `crate::select`), libtorch's `topk` otherwise, as PyTorch.
-            if let Some(mask) = prune_mask(importance, k, Order::SmallestMagnitude, default_mask)? {
+            let default = MaskDefault::Tensor(default_mask);
+            if let Some(mask) = prune_mask(importance, k, Order::SmallestMagnitude, default)? {
                 return Ok(mask);
             }
         }
@@ -76,11 +77,47 @@ impl PruningMethod for L1Unstructured {
         Ok(mask)
     }
 
+    /// The fast path without the ones: they are only ever copied into the mask.
+    fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+        check_same_shape("default_mask", &importance.size(), like)?;
+        let k = self.amount.count_for(importance.numel() as i64)?;
+        let ones = MaskDefault::Ones(like.kind(), like.device());
+        prune_mask(importance, k, Order::SmallestMagnitude, ones)
+    }
+
     fn pruning_type(&self) -> PruningType {
         PruningType::Unstructured
     }
 
     fn magnitude_amount(&self) -> Option<Amount> {
         Some(self.amount)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// Without the ones, the same mask as `compute_mask` with them, in the ones' kind.
+    #[test]
+    fn compute_mask_on_ones_equals_compute_mask() {
+        // Well-mixed values without the global generator (other tests seed and draw from it).
+        let importance = (Tensor::arange(60_000, (Kind::Float, Device::Cpu)) * 12.9898)
+            .sin()
+            .reshape([300, 200]);
+        let method = L1Unstructured::new(0.3).unwrap();
+        for kind in [Kind::Float, Kind::Double, Kind::Int64, Kind::Uint8] {
+            let like = Tensor::zeros([300, 200], (kind, Device::Cpu));
+            let ours = method.compute_mask_on_ones(&importance, &like).unwrap().unwrap();
+            let expected = method.compute_mask(&importance, &like.ones_like()).unwrap();
+            assert_eq!(ours.kind(), kind);
+            assert!(ours.equal(&expected), "{kind:?}");
+        }
+        // No shortcut where the fast path does not apply.
+        let small = Tensor::ones([3, 4], (Kind::Float, Device::Cpu));
+        assert!(method.compute_mask_on_ones(&small, &small).unwrap().is_none());
+        let like = Tensor::zeros([300, 200], (Kind::Bool, Device::Cpu));
+        assert!(method.compute_mask_on_ones(&importance, &like).unwrap().is_none());
     }
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+use super::channels::{l1_channel_norms, structured_mask};
 use super::checks::{check_floating, check_same_shape, check_structured, normalize_dim};
 use super::{Amount, Norm, PruningMethod, PruningType};
 use crate::error::Result;
@@ -68,11 +69,15 @@ impl LnStructured {
     }
 }
 
-impl PruningMethod for LnStructured {
-    /// With `k == 0` the result is `default_mask` itself; otherwise a new mask of the
-    /// importance tensor's kind: ones on the kept channels, times `default_mask`.
-    fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
-        check_same_shape("default_mask", &importance.size(), default_mask)?;
+impl LnStructured {
+    /// What `compute_mask` checks and ranks: the normalised `dim` and the channels to keep, or
+    /// `None` when nothing is pruned (`k == 0`).
+    fn kept_channels(
+        &self,
+        importance: &Tensor,
+        default: &Tensor,
+    ) -> Result<Option<(i64, Tensor)>> {
+        check_same_shape("default_mask", &importance.size(), default)?;
         check_structured(importance)?;
         let dim = normalize_dim(self.dim, importance.dim() as i64)?;
         let channels = importance.size()[dim as usize];
@@ -81,14 +86,44 @@ impl PruningMethod for LnStructured {
         // nothing is pruned.
         check_floating("importance", importance)?;
         if k == 0 {
-            return Ok(default_mask.shallow_clone());
+            return Ok(None);
         }
-        let norms = self.n.channel_norms(importance, dim)?;
+        // The L1 norm in one pass over the tensor (libtorch reads it along `dim` entry by entry
+        // when `dim` is not the last axis), bit-identical; other orders through libtorch.
+        let norms = match self.n {
+            Norm::P(1.0) => l1_channel_norms(importance, dim)?,
+            _ => None,
+        };
+        let norms = match norms {
+            Some(norms) => norms,
+            None => self.n.channel_norms(importance, dim)?,
+        };
         let (_, keep) = norms.f_topk(channels - k, 0, true, true)?;
-        let mut mask = importance.f_zeros_like()?;
-        _ = mask.f_index_fill_(dim, &keep, 1)?;
-        _ = mask.f_mul_(&default_mask.f_to_kind(mask.kind())?)?;
-        Ok(mask)
+        Ok(Some((dim, keep)))
+    }
+}
+
+impl PruningMethod for LnStructured {
+    /// With `k == 0` the result is `default_mask` itself; otherwise a new mask of the
+    /// importance tensor's kind: ones on the kept channels, times `default_mask`.
+    fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
+        match self.kept_channels(importance, default_mask)? {
+            Some((dim, keep)) => structured_mask(importance, Some(default_mask), dim, &keep),
+            None => Ok(default_mask.shallow_clone()),
+        }
+    }
+
+    /// The mask without the ones (times ones changes nothing); `None` with `k == 0`, where the
+    /// result is the ones themselves.
+    fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+        // Ones elsewhere than the importance: `compute_mask` reports it as PyTorch does.
+        if like.device() != importance.device() {
+            return Ok(None);
+        }
+        match self.kept_channels(importance, like)? {
+            Some((dim, keep)) => structured_mask(importance, None, dim, &keep).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn pruning_type(&self) -> PruningType {

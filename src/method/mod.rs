@@ -1,6 +1,7 @@
 //! Pruning methods: the [`PruningMethod`] trait and PyTorch's built-in methods, one per file.
 
 mod amount;
+mod channels;
 mod checks;
 mod custom_from_mask;
 mod identity;
@@ -22,9 +23,11 @@ pub use random_structured::RandomStructured;
 pub use random_unstructured::RandomUnstructured;
 
 pub(crate) use amount::deserialize_valid as deserialize_valid_amount;
+pub(crate) use channels::alive_channels;
 pub(crate) use checks::{
     check_same_shape, contiguous_copy, normalize_dim, to_kind_copy, true_positions,
 };
+pub(crate) use custom_from_mask::compact;
 
 use std::fmt;
 
@@ -100,6 +103,16 @@ pub trait PruningMethod: fmt::Debug + Send {
         None
     }
 
+    /// `compute_mask(importance, &like.ones_like())`, for a parameter's first pruning, when
+    /// the method can compute it without building the ones (the fast paths of the built-in
+    /// unstructured methods only copy them into the mask); `None` (the default) when the
+    /// caller must build the ones and call [`compute_mask`](PruningMethod::compute_mask).
+    /// The result, when there is one, is the very tensor `compute_mask` would return.
+    #[doc(hidden)]
+    fn compute_mask_on_ones(&self, _importance: &Tensor, _like: &Tensor) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+
     /// Returns `t * compute_mask(importance, default_mask)`: the pruned copy of a bare tensor.
     ///
     /// `default_mask` defaults to ones; `importance_scores` defaults to `t` and must have the
@@ -158,5 +171,22 @@ impl<M: PruningMethod + ?Sized> PruningMethod for Box<M> {
 
     fn magnitude_amount(&self) -> Option<Amount> {
         (**self).magnitude_amount()
+    }
+
+    fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+        (**self).compute_mask_on_ones(importance, like)
+    }
+}
+
+/// A parameter's first mask: `method.compute_mask(importance, &like.ones_like())`, without
+/// building the ones when the method's fast path does not need them.
+pub(crate) fn first_mask(
+    method: &(impl PruningMethod + ?Sized),
+    importance: &Tensor,
+    like: &Tensor,
+) -> Result<Tensor> {
+    match method.compute_mask_on_ones(importance, like)? {
+        Some(mask) => Ok(mask),
+        None => method.compute_mask(importance, &like.f_ones_like()?),
     }
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use super::channels::structured_mask;
 use super::checks::{check_same_shape, check_structured, normalize_dim, true_positions};
 use super::{Amount, PruningMethod, PruningType};
 use crate::error::Result;
@@ -61,27 +62,52 @@ impl RandomStructured {
     }
 }
 
-impl PruningMethod for RandomStructured {
-    /// With `k == 0` the result is `default_mask` itself; otherwise a new mask of the
-    /// importance tensor's kind: ones on the surviving channels, times `default_mask`.
-    fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
-        check_same_shape("default_mask", &importance.size(), default_mask)?;
+impl RandomStructured {
+    /// What `compute_mask` checks and draws: the normalised `dim` and the channels to keep, or
+    /// `None` when nothing is pruned (`k == 0`, no draws).
+    fn kept_channels(
+        &self,
+        importance: &Tensor,
+        default: &Tensor,
+    ) -> Result<Option<(i64, Tensor)>> {
+        check_same_shape("default_mask", &importance.size(), default)?;
         check_structured(importance)?;
         let dim = normalize_dim(self.dim, importance.dim() as i64)?;
         let channels = importance.size()[dim as usize];
         let k = self.amount.count_for(channels)?;
         if k == 0 {
-            return Ok(default_mask.shallow_clone());
+            return Ok(None);
         }
         // PyTorch: `torch.rand(nch)` (CPU, float32), `kthvalue`, then `prob > threshold`.
         let draws = Tensor::f_rand([channels], (Kind::Float, Device::Cpu))?;
         let (threshold, _) = draws.f_kthvalue(k, 0, false)?;
         let keep =
             true_positions(&draws.f_gt_tensor(&threshold)?)?.f_to_device(importance.device())?;
-        let mut mask = importance.f_zeros_like()?;
-        _ = mask.f_index_fill_(dim, &keep, 1)?;
-        _ = mask.f_mul_(&default_mask.f_to_kind(mask.kind())?)?;
-        Ok(mask)
+        Ok(Some((dim, keep)))
+    }
+}
+
+impl PruningMethod for RandomStructured {
+    /// With `k == 0` the result is `default_mask` itself; otherwise a new mask of the
+    /// importance tensor's kind: ones on the surviving channels, times `default_mask`.
+    fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
+        match self.kept_channels(importance, default_mask)? {
+            Some((dim, keep)) => structured_mask(importance, Some(default_mask), dim, &keep),
+            None => Ok(default_mask.shallow_clone()),
+        }
+    }
+
+    /// The mask without the ones (times ones changes nothing); `None` with `k == 0`, where the
+    /// result is the ones themselves.
+    fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+        // Ones elsewhere than the importance: `compute_mask` reports it as PyTorch does.
+        if like.device() != importance.device() {
+            return Ok(None);
+        }
+        match self.kept_channels(importance, like)? {
+            Some((dim, keep)) => structured_mask(importance, None, dim, &keep).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn pruning_type(&self) -> PruningType {
