@@ -124,6 +124,28 @@ pub(crate) fn with_slices_mut<T: Element, R>(
     Some(f(&mut slices))
 }
 
+/// Runs `f` compiled for AVX2 when the CPU has it (checked once per call, at run time), as it
+/// is otherwise. The crate is built for the baseline `x86_64` target (SSE2), on which the
+/// selection loops vectorise four lanes wide without a 32-bit multiply; with AVX2 they run
+/// eight lanes wide (the hashed random selection measured ~2.5x faster). `f` and what it calls
+/// must be `#[inline(always)]` (or small enough to inline) to be compiled for AVX2: code
+/// behind a call that is not inlined runs as built.
+#[inline(always)]
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: `avx2` only requires the CPU to support AVX2, checked just above.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

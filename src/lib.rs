@@ -103,7 +103,7 @@ pub use schedule::{
     ConstantSparsity, Cubic, FromFn, GradualPruner, ParameterSparsity, PolynomialDecay,
     PruneProgress, PruningSchedule, PruningScope, ScheduleConfig,
 };
-pub use select::FAST_PATH_MIN_NUMEL;
+pub use select::{FAST_PATH_MIN_NUMEL, RANDOM_FAST_PATH_MIN_NUMEL};
 
 /// Items the [`prunable!`] macro expands to; not part of the public API.
 #[doc(hidden)]

@@ -5,7 +5,10 @@
 use std::sync::{Mutex, MutexGuard};
 
 use tch::{Device, Kind, Tensor};
-use tch_prune::{L1Unstructured, PruningMethod, RandomUnstructured, FAST_PATH_MIN_NUMEL};
+use tch_prune::{
+    L1Unstructured, PruningMethod, RandomUnstructured, FAST_PATH_MIN_NUMEL,
+    RANDOM_FAST_PATH_MIN_NUMEL,
+};
 
 /// Serialises the tests that draw from libtorch's global generator: the test harness runs tests
 /// on parallel threads, and a draw in one test would shift the stream another test replays.
@@ -82,7 +85,7 @@ fn l1_fast_path_keeps_the_default_mask_kind_and_zeros() {
 }
 
 #[test]
-fn random_fast_path_equals_topk_draws_without_threshold_ties() {
+fn pytorch_draws_fast_path_equals_topk_draws_without_threshold_ties() {
     let _rng = rng_lock();
     let n = 4 * FAST_PATH_MIN_NUMEL as i64;
     let t = Tensor::ones([4, n / 4], (Kind::Float, Device::Cpu));
@@ -90,8 +93,8 @@ fn random_fast_path_equals_topk_draws_without_threshold_ties() {
     for seed in 0..20 {
         for k in [1, n / 3, n - 5] {
             tch::manual_seed(seed);
-            let ours =
-                RandomUnstructured::new(k).unwrap().compute_mask(&t, &t.ones_like()).unwrap();
+            let method = RandomUnstructured::new(k).unwrap().with_pytorch_draws();
+            let ours = method.compute_mask(&t, &t.ones_like()).unwrap();
             assert_eq!(ours.eq(0.0).sum(Kind::Int64).int64_value(&[]), k);
             // PyTorch's draws and selection, replayed.
             tch::manual_seed(seed);
@@ -109,4 +112,81 @@ fn random_fast_path_equals_topk_draws_without_threshold_ties() {
         }
     }
     assert!(compared >= 40, "only {compared} cases without ties");
+}
+
+/// Large CPU tensors: hashed keys instead of `rand_like`. Exactly `k` pruned on top of the
+/// default mask, reproducible after `manual_seed`, three draws from the generator, any float
+/// kind, and every entry pruned equally often across seeds.
+#[test]
+fn hashed_random_selection_is_exact_reproducible_and_uniform() {
+    let _rng = rng_lock();
+    let n = RANDOM_FAST_PATH_MIN_NUMEL as i64;
+    let k = n / 4;
+    let method = RandomUnstructured::new(k).unwrap();
+    let t = Tensor::ones([8, n / 8], (Kind::Float, Device::Cpu));
+    let ones = t.ones_like();
+
+    tch::manual_seed(5);
+    let first = method.compute_mask(&t, &ones).unwrap();
+    let next = Tensor::rand([4], (Kind::Float, Device::Cpu));
+    tch::manual_seed(5);
+    let again = method.compute_mask(&t, &ones).unwrap();
+    assert!(first.equal(&again), "same seed, same mask");
+    tch::manual_seed(5);
+    let _ = Tensor::randint(1i64 << 32, [3], (Kind::Int64, Device::Cpu));
+    assert!(next.equal(&Tensor::rand([4], (Kind::Float, Device::Cpu))), "three draws consumed");
+    assert_eq!(first.eq(0.0).sum(Kind::Int64).int64_value(&[]), k);
+
+    // The default mask's zeros stay, its kind is kept, and the values are never read.
+    let default = Tensor::ones([8, n / 8], (Kind::Uint8, Device::Cpu));
+    let _ = default.narrow(0, 0, 1).fill_(0);
+    for kind in [Kind::Float, Kind::Half, Kind::BFloat16, Kind::Double] {
+        tch::manual_seed(5);
+        let mask = method.compute_mask(&t.to_kind(kind), &default).unwrap();
+        assert_eq!(mask.kind(), Kind::Uint8);
+        assert_eq!(mask.narrow(0, 0, 1).sum(Kind::Int64).int64_value(&[]), 0);
+        let expected = first.to_kind(Kind::Uint8) * &default;
+        assert!(mask.equal(&expected), "{kind:?}");
+    }
+
+    // 400 seeds: each entry is pruned Binomial(400, 1/4) times; Pearson's statistic over the
+    // n entries has mean n - 1 and standard deviation sqrt(2 n) (~0.8 % of n here).
+    let seeds = 400;
+    let mut counts = Tensor::zeros([n], (Kind::Int64, Device::Cpu));
+    let mut masks = Vec::new();
+    for seed in 0..seeds {
+        tch::manual_seed(1000 + seed);
+        let mask = method.compute_mask(&t, &ones).unwrap().reshape([-1]);
+        assert_eq!(mask.eq(0.0).sum(Kind::Int64).int64_value(&[]), k);
+        counts += mask.eq(0.0).to_kind(Kind::Int64);
+        if seed < 3 {
+            masks.push(mask);
+        }
+    }
+    assert!(!masks[0].equal(&masks[1]) && !masks[1].equal(&masks[2]), "seeds differ");
+    let expected = seeds as f64 / 4.0;
+    let counts = Vec::<i64>::try_from(&counts).unwrap();
+    let chi_square: f64 =
+        counts.iter().map(|&c| (c as f64 - expected).powi(2) / (expected * 0.75)).sum();
+    let ratio = chi_square / n as f64;
+    assert!((ratio - 1.0).abs() < 0.06, "chi-square / n = {ratio}");
+    let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+    // 6 standard deviations (8.7 each) around 100.
+    assert!(*min > 48 && *max < 152, "counts between {min} and {max}");
+}
+
+/// Below the threshold, and on request at any size, the draws are PyTorch's `rand_like`.
+#[test]
+fn small_tensors_keep_pytorch_draws() {
+    let _rng = rng_lock();
+    let n = RANDOM_FAST_PATH_MIN_NUMEL as i64 - 1;
+    let t = Tensor::ones([n], (Kind::Float, Device::Cpu));
+    let k = n / 3;
+    tch::manual_seed(9);
+    let ours = RandomUnstructured::new(k).unwrap().compute_mask(&t, &t.ones_like()).unwrap();
+    tch::manual_seed(9);
+    let (_, idx) = t.rand_like().topk(k, 0, true, true);
+    let mut expected = t.ones_like();
+    let _ = expected.index_fill_(0, &idx, 0);
+    assert!(ours.equal(&expected));
 }

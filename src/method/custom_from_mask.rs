@@ -3,7 +3,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tch::{Device, Kind, Tensor};
 
-use super::checks::check_same_shape;
+use super::checks::{check_same_shape, contiguous_copy};
 use super::{PruningMethod, PruningType};
 use crate::error::Result;
 use crate::kernels::{with_slice, with_slice_mut};
@@ -65,6 +65,18 @@ impl PruningMethod for CustomFromMask {
         }
         let mask = self.mask.f_to_device(default_mask.device())?.f_to_kind(default_mask.kind())?;
         Ok(default_mask.f_mul(&mask)?)
+    }
+
+    /// Times ones, the product is the mask itself in the ones' kind (`1 * m == m` bit for bit,
+    /// NaN and signed zeros included): one conversion instead of building the ones and
+    /// multiplying. Always a new tensor, never the stored mask.
+    fn compute_mask_on_ones(&self, _importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+        check_same_shape("mask", &like.size(), &self.mask)?;
+        let mask = self.mask.f_to_device(like.device())?.f_to_kind(like.kind())?;
+        if mask.data_ptr() == self.mask.data_ptr() || !mask.is_contiguous() {
+            return contiguous_copy(&mask).map(Some);
+        }
+        Ok(Some(mask))
     }
 
     /// `Global`: inside a container the mask applies to the whole tensor.
@@ -249,5 +261,22 @@ mod tests {
         }
         let int_default = Tensor::from_slice(&[1i64, 0]);
         assert!(masked_product(&int_default, &int_default).unwrap().is_none());
+    }
+
+    #[test]
+    fn mask_on_ones_is_a_fresh_copy_equal_to_the_product() {
+        let like = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
+        for mask in [
+            Tensor::from_slice(&[1.0f32, 0.0, f32::NAN, -0.0, 0.5, 1.0]).reshape([2, 3]),
+            Tensor::from_slice(&[true, false, true, true, false, false]).reshape([2, 3]),
+            Tensor::from_slice(&[1.0f32, 0.0, 1.0, 1.0, 0.0, 0.0]).reshape([3, 2]).tr(),
+        ] {
+            let method = CustomFromMask::new(mask.shallow_clone());
+            let ours = method.compute_mask_on_ones(&like, &like).unwrap().unwrap();
+            let expected = method.compute_mask(&like, &like.ones_like()).unwrap();
+            assert!(ours.view_dtype(Kind::Int).equal(&expected.view_dtype(Kind::Int)));
+            assert_ne!(ours.data_ptr(), mask.data_ptr());
+            assert!(ours.is_contiguous());
+        }
     }
 }

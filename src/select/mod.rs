@@ -41,11 +41,16 @@
 //! [`FAST_PATH_MIN_NUMEL`] entries whose mask is `f32`, `f64`, `i64`, `i32` or `u8`; anything
 //! else uses libtorch's `topk` (bit-exact with PyTorch, ties included).
 
+mod random;
+
+pub(crate) use random::random_mask;
+pub use random::RANDOM_FAST_PATH_MIN_NUMEL;
+
 use tch::kind::Element;
 use tch::{Device, Kind, Tensor};
 
 use crate::error::Result;
-use crate::kernels::{with_slice, with_slice_mut, with_slices, with_slices_mut};
+use crate::kernels::{vectorized, with_slice, with_slice_mut, with_slices, with_slices_mut};
 use crate::method::Amount;
 
 /// Tensors with fewer entries than this are selected with libtorch's `topk`, like PyTorch (ties
@@ -392,12 +397,13 @@ fn select_windowed<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     for (part, out) in parts.iter().zip(outs.iter_mut()) {
         cands.part_starts.push(cands.keys.len());
         let c = match part.keep {
-            Keep::All(d) => {
+            // Compiled for AVX2 where the CPU has it (`crate::kernels::vectorized`).
+            Keep::All(d) => vectorized(|| {
                 fused_pass::<F, T, LARGEST, false>(part.values, d, out, window, &mut cands)
-            }
-            Keep::Masked(m) => {
+            }),
+            Keep::Masked(m) => vectorized(|| {
                 fused_pass::<F, T, LARGEST, true>(part.values, Some(m), out, window, &mut cands)
-            }
+            }),
         };
         counts.below += c.below;
         counts.available += c.available;
@@ -554,7 +560,7 @@ fn window<K: Key>(sample: &mut [K], rank: f64, fraction: f64) -> Option<(Window<
 /// `window.mid` (competing keys below it selected), appends the competing entries with keys
 /// in `[lo, hi]` to `cands`, and counts. `kept` holds what unselected entries keep (`None`:
 /// ones); with `MASKED`, only entries whose `kept` value is 1 compete.
-#[inline(never)]
+#[inline(always)]
 fn fused_pass<F: FloatKey, T: MaskElem, const LARGEST: bool, const MASKED: bool>(
     values: &[F],
     kept: Option<&[T]>,
