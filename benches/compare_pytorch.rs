@@ -8,7 +8,10 @@
 //! scripts/env.sh cargo bench --bench compare_pytorch -- 5 lenet  # 5 repeats, some workloads
 //! ```
 //!
-//! Both sides use the same number of threads (libtorch's default: one per core).
+//! Both sides use the same number of threads (libtorch's default: one per core). Every workload
+//! but `forward` (which has its own warm-up calls) runs once untimed before the timed repeats,
+//! on both sides: the first run of a process pays for first-touch page faults on memory that
+//! the allocator reuses afterwards, which would make the median depend on the repeat count.
 //!
 //! **Memory.** Each child records its RSS (`VmRSS`) once libtorch is loaded and before any
 //! model is built (`base_rss_mb`), and its peak RSS (`VmHWM`, `peak_rss_mb`) at the end. The
@@ -151,20 +154,24 @@ fn lenet_sequence(models: &mut [(nn::VarStore, PrunedModel<LeNet>)]) -> tch_prun
     Ok(())
 }
 
-/// Runs one workload `repeats` times in this process; returns the timed seconds. Each repeat
-/// builds fresh models first (untimed, as on the PyTorch side).
+/// Runs one workload `repeats` times in this process, after one untimed warm-up run (as on the
+/// PyTorch side: the first run of a process pays for first-touch page faults of memory the
+/// allocator later reuses); returns the timed seconds. Each repeat builds fresh models first
+/// (untimed, as on the PyTorch side).
 fn run_workload(name: &str, repeats: usize) -> tch_prune::Result<Vec<f64>> {
     let mut times = Vec::with_capacity(repeats);
     let all = weight_names(false);
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let qkv = weight_names(true);
     let qkv: Vec<&str> = qkv.iter().map(String::as_str).collect();
-    for _ in 0..repeats {
+    for run in 0..=repeats {
         if name == "lenet" {
             let mut models = lenets();
             let start = Instant::now();
             lenet_sequence(&mut models)?;
-            times.push(start.elapsed().as_secs_f64());
+            if run > 0 {
+                times.push(start.elapsed().as_secs_f64());
+            }
             continue;
         }
         let vs = nn::VarStore::new(Device::Cpu);
@@ -207,7 +214,9 @@ fn run_workload(name: &str, repeats: usize) -> tch_prune::Result<Vec<f64>> {
             }
             other => panic!("unknown workload {other}"),
         }
-        times.push(start.elapsed().as_secs_f64());
+        if run > 0 {
+            times.push(start.elapsed().as_secs_f64());
+        }
     }
     Ok(times)
 }

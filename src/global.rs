@@ -77,8 +77,12 @@ impl<M: Prunable> PrunedModel<M> {
         // Prepare every parameter's step before applying any, so an error changes nothing.
         let mut pending = Vec::with_capacity(names.len());
         for (name, mask) in names.iter().zip(finals) {
-            let mask = compact(mask)?;
-            pending.push(self.prepare(name, Box::new(CustomFromMask::new(mask)), None)?);
+            // The history keeps the mask compacted (bool when binary), as its own tensor.
+            let mut kept = compact(mask.shallow_clone())?;
+            if kept.data_ptr() == mask.data_ptr() {
+                kept = contiguous_copy(&kept)?;
+            }
+            pending.push(self.prepare_with_mask(name, CustomFromMask::new(kept), mask)?);
         }
         for step in pending {
             self.commit(step);

@@ -431,6 +431,37 @@ impl<M: Prunable> PrunedModel<M> {
         Ok(param)
     }
 
+    /// [`prepare`](Self::prepare) of `method`, a [`CustomFromMask`] applying `mask`, when the
+    /// mask it computes is already known: for a parameter pruned for the first time, with
+    /// `mask` a fresh tensor of the parameter's kind, device and shape holding what `method`
+    /// applies, the computed mask `ones * mask` is `mask` bit for bit, so `mask` is stored as
+    /// it is (no ones, no product, no copy). Any other case goes through `prepare`.
+    pub(crate) fn prepare_with_mask(
+        &mut self,
+        name: &str,
+        method: CustomFromMask,
+        mask: Tensor,
+    ) -> Result<PendingPrune> {
+        if self.position(name).is_none() {
+            let param = self.unpruned_param(name)?;
+            let fits = mask.kind() == param.kind()
+                && mask.device() == param.device()
+                && mask.size() == param.size()
+                && !mask.requires_grad();
+            if fits {
+                let mask = own_mask(mask, &[&param])?;
+                let target = Target::First { param: param.shallow_clone() };
+                return Ok(PendingPrune {
+                    name: name.to_string(),
+                    method: Box::new(method),
+                    mask,
+                    target,
+                });
+            }
+        }
+        self.prepare(name, Box::new(method), None)
+    }
+
     /// Validates and computes one pruning step without changing anything.
     pub(crate) fn prepare(
         &mut self,
