@@ -1,7 +1,8 @@
 //! # tch-prune
 //!
 //! PyTorch's `torch.nn.utils.prune` for [`tch`]: the same pruning methods, the same masks (bit
-//! for bit, seeded random methods included) and the same names, with typed errors.
+//! for bit, seeded random methods included; see below for large CPU tensors) and the same
+//! names, with typed errors.
 //!
 //! ## Quick start
 //!
@@ -63,6 +64,14 @@
 //! they occur: NaN amounts and NaN norm orders are rejected at construction, `"nuc"` is not
 //! offered, a container never modifies the caller's mask, and custom masks follow the device of
 //! the mask they combine with.
+//!
+//! On CPU tensors of 32768 entries or more, selection runs in linear time instead of a full
+//! `topk` ([`FAST_PATH_MIN_NUMEL`]): the same masks, except that entries tied exactly at the
+//! threshold go lowest index first (`topk` leaves that unspecified). [`RandomUnstructured`]
+//! there draws three seeds and hashes entry indices instead of one `rand_like` draw per entry
+//! ([`RANDOM_FAST_PATH_MIN_NUMEL`]): uniform, exact and reproducible under `tch::manual_seed`,
+//! but not PyTorch's seeded mask unless built
+//! [`with_pytorch_draws`](RandomUnstructured::with_pytorch_draws).
 // `unsafe` is denied everywhere but in `kernels`, the one module that reads tensor memory in
 // place for the selection kernels (see its documentation for why and how it is sound).
 #![deny(unsafe_code)]

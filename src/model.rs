@@ -287,7 +287,10 @@ impl<M: Prunable> PrunedModel<M> {
         self.apply(name, Identity, None)
     }
 
-    /// Prunes `amount` entries of `name` at random.
+    /// Prunes `amount` entries of `name` at random, drawn as [`RandomUnstructured`] draws them
+    /// (PyTorch's stream below [`RANDOM_FAST_PATH_MIN_NUMEL`](crate::RANDOM_FAST_PATH_MIN_NUMEL)
+    /// CPU entries; `apply(name, RandomUnstructured::new(a)?.with_pytorch_draws(), None)` for
+    /// PyTorch's stream at every size).
     ///
     /// # Errors
     /// As [`apply`](Self::apply) and [`RandomUnstructured::new`].

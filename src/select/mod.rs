@@ -398,12 +398,14 @@ fn select_windowed<F: FloatKey, T: MaskElem, const LARGEST: bool>(
         cands.part_starts.push(cands.keys.len());
         let c = match part.keep {
             // Compiled for AVX2 where the CPU has it (`crate::kernels::vectorized`).
-            Keep::All(d) => vectorized(|| {
-                fused_pass::<F, T, LARGEST, false>(part.values, d, out, window, &mut cands)
-            }),
-            Keep::Masked(m) => vectorized(|| {
-                fused_pass::<F, T, LARGEST, true>(part.values, Some(m), out, window, &mut cands)
-            }),
+            Keep::All(d) => vectorized(
+                #[inline(always)]
+                || fused_pass::<F, T, LARGEST, false>(part.values, d, out, window, &mut cands),
+            ),
+            Keep::Masked(m) => vectorized(
+                #[inline(always)]
+                || fused_pass::<F, T, LARGEST, true>(part.values, Some(m), out, window, &mut cands),
+            ),
         };
         counts.below += c.below;
         counts.available += c.available;
@@ -580,7 +582,17 @@ fn fused_pass<F: FloatKey, T: MaskElem, const LARGEST: bool, const MASKED: bool>
     for (step, (v, o)) in steps.enumerate() {
         let base = step * STEP;
         let k = kept.map_or(&ones[..], |k| &k[base..base + STEP]);
-        pass_step::<F, T, LARGEST, MASKED>(v, k, o, window, &mut hits, &mut counts);
+        // The same step on arrays: a constant trip count, so the loop vectorises whole.
+        match (<&[F; STEP]>::try_from(v), <&[T; STEP]>::try_from(k), <&mut [T; STEP]>::try_from(o))
+        {
+            (Ok(v), Ok(k), Ok(o)) => {
+                pass_step_full::<F, T, LARGEST, MASKED>(v, k, o, window, &mut hits, &mut counts)
+            }
+            (_, _, Err(_)) => {}
+            (_, _, Ok(o)) => {
+                pass_step::<F, T, LARGEST, MASKED>(v, k, o, window, &mut hits, &mut counts)
+            }
+        }
         collect_hits::<F, LARGEST>(&hits, v, base, cands);
     }
     if !values_tail.is_empty() {
@@ -618,6 +630,32 @@ fn pass_step<F: FloatKey, T: MaskElem, const LARGEST: bool, const MASKED: bool>(
     let n = values.len();
     let (kept, out, hits) = (&kept[..n], &mut out[..n], &mut hits[..n]);
     for j in 0..n {
+        let key = values[j].key::<LARGEST>();
+        let competes = !MASKED || kept[j] == T::UNPRUNED;
+        out[j] = kept[j].unless(competes & (key < mid));
+        below += u32::from(competes & (key < lo));
+        available += u32::from(competes);
+        hits[j] = u8::from(competes & (key.wrapping_sub(lo) <= width));
+    }
+    counts.below += u64::from(below);
+    counts.available += u64::from(available);
+}
+
+/// [`pass_step`] on a whole step.
+#[inline(always)]
+fn pass_step_full<F: FloatKey, T: MaskElem, const LARGEST: bool, const MASKED: bool>(
+    values: &[F; STEP],
+    kept: &[T; STEP],
+    out: &mut [T; STEP],
+    window: Window<F::K>,
+    hits: &mut [u8; STEP],
+    counts: &mut Counts,
+) {
+    let Window { lo, mid, hi } = window;
+    let width = hi.wrapping_sub(lo);
+    let mut below = 0u32;
+    let mut available = 0u32;
+    for j in 0..STEP {
         let key = values[j].key::<LARGEST>();
         let competes = !MASKED || kept[j] == T::UNPRUNED;
         out[j] = kept[j].unless(competes & (key < mid));

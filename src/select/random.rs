@@ -121,7 +121,10 @@ fn threshold(seeds: Seeds, n: u32, k: u32) -> u32 {
         let lo = ((f64::from(k) - half) * scale).max(0.0) as u64;
         let hi = ((f64::from(k) + half) * scale).min(u32::MAX as f64) as u64;
         let (lo, hi) = (lo as u32, hi as u32);
-        let (below, mut inside) = vectorized(|| window_pass(seeds, n, lo, hi));
+        let (below, mut inside) = vectorized(
+            #[inline(always)]
+            || window_pass(seeds, n, lo, hi),
+        );
         if below < k && u64::from(k) <= u64::from(below) + inside.len() as u64 {
             let m = (k - below - 1) as usize;
             return *inside.select_nth_unstable(m).1;
@@ -167,9 +170,18 @@ fn window_pass(seeds: Seeds, n: u32, lo: u32, hi: u32) -> (u32, Vec<u32>) {
 /// `out` or the default cannot be viewed as `T`s.
 fn write<T: MaskElem>(seeds: Seeds, cut: u32, default: Option<&Tensor>, out: &mut Tensor) -> bool {
     with_slice_mut::<T, _>(out, |o| match default {
-        Some(d) => with_slice::<T, _>(d, |d| vectorized(|| fill(seeds, cut, Some(d), o))).is_some(),
+        Some(d) => with_slice::<T, _>(d, |d| {
+            vectorized(
+                #[inline(always)]
+                || fill(seeds, cut, Some(d), o),
+            )
+        })
+        .is_some(),
         None => {
-            vectorized(|| fill(seeds, cut, None, o));
+            vectorized(
+                #[inline(always)]
+                || fill(seeds, cut, None, o),
+            );
             true
         }
     })
