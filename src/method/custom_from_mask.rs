@@ -6,7 +6,7 @@ use tch::{Device, Kind, Tensor};
 use super::checks::{check_same_shape, contiguous_copy};
 use super::{PruningMethod, PruningType};
 use crate::error::Result;
-use crate::kernels::{with_slice, with_slice_mut};
+use crate::kernels::{vectorized, with_slice, with_slice_mut};
 
 /// Prunes with a mask given by the caller: the result is `default_mask * mask`, in the kind of
 /// `default_mask`.
@@ -123,12 +123,18 @@ where
     let binary = with_slice::<F, _>(mask, |m| {
         with_slice_mut::<bool, _>(&mut flags, |f| {
             // Branch-free over the whole mask (vectorises); most masks are binary.
-            let mut binary = true;
-            for (f, &v) in f.iter_mut().zip(m) {
-                binary &= (v == zero) | (v == one);
-                *f = v == one;
-            }
-            binary
+            vectorized(
+                #[inline(always)]
+                || {
+                    let mut other = 0u8;
+                    for (f, &v) in f.iter_mut().zip(m) {
+                        let is_one = v == one;
+                        other |= u8::from(!(is_one | (v == zero)));
+                        *f = is_one;
+                    }
+                    other == 0
+                },
+            )
         })
     })
     .flatten();
