@@ -146,6 +146,37 @@ pub(crate) fn structured_mask(
     Ok(mask)
 }
 
+/// A structured method's `compute_mask` from the channels it keeps along `dim` (`None`:
+/// nothing pruned, and the result is `default` itself, as in PyTorch).
+pub(crate) fn mask_from_kept(
+    importance: &Tensor,
+    default: &Tensor,
+    kept: Option<(i64, Tensor)>,
+) -> Result<Tensor> {
+    match kept {
+        Some((dim, keep)) => structured_mask(importance, Some(default), dim, &keep),
+        None => Ok(default.shallow_clone()),
+    }
+}
+
+/// A structured method's `compute_mask_on_ones`: the mask without the ones (times ones changes
+/// nothing). `None` when nothing is pruned (the result is the ones themselves) and, before
+/// `kept` runs (it may draw random numbers), when the ones would lie on another device than
+/// the importance (`compute_mask` reports that as PyTorch does).
+pub(crate) fn mask_on_ones_from_kept(
+    importance: &Tensor,
+    like: &Tensor,
+    kept: impl FnOnce() -> Result<Option<(i64, Tensor)>>,
+) -> Result<Option<Tensor>> {
+    if like.device() != importance.device() {
+        return Ok(None);
+    }
+    match kept()? {
+        Some((dim, keep)) => structured_mask(importance, None, dim, &keep).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// [`structured_mask`] in one pass, or `None` when `importance` is not a contiguous CPU
 /// `f32` / `f64` tensor or the default is not on the CPU (the default is first converted to the
 /// importance kind, as PyTorch does).

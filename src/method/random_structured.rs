@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::channels::structured_mask;
+use super::channels::{mask_from_kept, mask_on_ones_from_kept};
 use super::checks::{check_same_shape, check_structured, normalize_dim, true_positions};
 use super::{Amount, PruningMethod, PruningType};
 use crate::error::Result;
@@ -91,23 +91,13 @@ impl PruningMethod for RandomStructured {
     /// With `k == 0` the result is `default_mask` itself; otherwise a new mask of the
     /// importance tensor's kind: ones on the surviving channels, times `default_mask`.
     fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
-        match self.kept_channels(importance, default_mask)? {
-            Some((dim, keep)) => structured_mask(importance, Some(default_mask), dim, &keep),
-            None => Ok(default_mask.shallow_clone()),
-        }
+        mask_from_kept(importance, default_mask, self.kept_channels(importance, default_mask)?)
     }
 
     /// The mask without the ones (times ones changes nothing); `None` with `k == 0`, where the
     /// result is the ones themselves.
     fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
-        // Ones elsewhere than the importance: `compute_mask` reports it as PyTorch does.
-        if like.device() != importance.device() {
-            return Ok(None);
-        }
-        match self.kept_channels(importance, like)? {
-            Some((dim, keep)) => structured_mask(importance, None, dim, &keep).map(Some),
-            None => Ok(None),
-        }
+        mask_on_ones_from_kept(importance, like, || self.kept_channels(importance, like))
     }
 
     fn pruning_type(&self) -> PruningType {

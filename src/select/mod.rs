@@ -574,25 +574,15 @@ fn fused_pass<F: FloatKey, T: MaskElem, const LARGEST: bool, const MASKED: bool>
     let mut counts = Counts::default();
     let mut hits = [0u8; STEP];
     let full = values.len() / STEP * STEP;
-    // Whole steps as fixed-size arrays, so that the step loop has a known trip count and no
-    // bounds checks (it vectorises completely); then the tail.
+    // Whole steps of exactly `STEP` entries (`chunks_exact`: once inlined, the step loop has a
+    // constant trip count and no bounds checks, and vectorises); then the tail.
     let (values_full, values_tail) = values.split_at(full);
     let (out_full, out_tail) = out.split_at_mut(full);
     let steps = values_full.chunks_exact(STEP).zip(out_full.chunks_exact_mut(STEP));
     for (step, (v, o)) in steps.enumerate() {
         let base = step * STEP;
         let k = kept.map_or(&ones[..], |k| &k[base..base + STEP]);
-        // The same step on arrays: a constant trip count, so the loop vectorises whole.
-        match (<&[F; STEP]>::try_from(v), <&[T; STEP]>::try_from(k), <&mut [T; STEP]>::try_from(o))
-        {
-            (Ok(v), Ok(k), Ok(o)) => {
-                pass_step_full::<F, T, LARGEST, MASKED>(v, k, o, window, &mut hits, &mut counts)
-            }
-            (_, _, Err(_)) => {}
-            (_, _, Ok(o)) => {
-                pass_step::<F, T, LARGEST, MASKED>(v, k, o, window, &mut hits, &mut counts)
-            }
-        }
+        pass_step::<F, T, LARGEST, MASKED>(v, k, o, window, &mut hits, &mut counts);
         collect_hits::<F, LARGEST>(&hits, v, base, cands);
     }
     if !values_tail.is_empty() {
@@ -630,32 +620,6 @@ fn pass_step<F: FloatKey, T: MaskElem, const LARGEST: bool, const MASKED: bool>(
     let n = values.len();
     let (kept, out, hits) = (&kept[..n], &mut out[..n], &mut hits[..n]);
     for j in 0..n {
-        let key = values[j].key::<LARGEST>();
-        let competes = !MASKED || kept[j] == T::UNPRUNED;
-        out[j] = kept[j].unless(competes & (key < mid));
-        below += u32::from(competes & (key < lo));
-        available += u32::from(competes);
-        hits[j] = u8::from(competes & (key.wrapping_sub(lo) <= width));
-    }
-    counts.below += u64::from(below);
-    counts.available += u64::from(available);
-}
-
-/// [`pass_step`] on a whole step.
-#[inline(always)]
-fn pass_step_full<F: FloatKey, T: MaskElem, const LARGEST: bool, const MASKED: bool>(
-    values: &[F; STEP],
-    kept: &[T; STEP],
-    out: &mut [T; STEP],
-    window: Window<F::K>,
-    hits: &mut [u8; STEP],
-    counts: &mut Counts,
-) {
-    let Window { lo, mid, hi } = window;
-    let width = hi.wrapping_sub(lo);
-    let mut below = 0u32;
-    let mut available = 0u32;
-    for j in 0..STEP {
         let key = values[j].key::<LARGEST>();
         let competes = !MASKED || kept[j] == T::UNPRUNED;
         out[j] = kept[j].unless(competes & (key < mid));
