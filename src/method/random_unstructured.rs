@@ -187,4 +187,18 @@ mod tests {
         let zero = RandomUnstructured::new(0).unwrap();
         assert!(zero.compute_mask_on_ones(&importance, &importance).unwrap().is_none());
     }
+
+    /// The draw choice survives serde; records without it (older ones) mean hashed keys.
+    #[test]
+    fn pytorch_draws_round_trips_through_serde() {
+        let plain = RandomUnstructured::new(0.3).unwrap();
+        let pytorch = plain.with_pytorch_draws();
+        let json = serde_json::to_string(&pytorch).unwrap();
+        assert!(json.contains("pytorch_draws"), "{json}");
+        assert_eq!(serde_json::from_str::<RandomUnstructured>(&json).unwrap(), pytorch);
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("pytorch_draws"), "{json}");
+        assert_eq!(serde_json::from_str::<RandomUnstructured>(&json).unwrap(), plain);
+        assert_ne!(plain, pytorch);
+    }
 }
