@@ -1517,7 +1517,7 @@ fn train_after_pruning(
             .into_iter()
             .enumerate()
         {
-            let _ = v.copy_(&fixed(&v.size(), i as f64));
+            v.copy_(&fixed(&v.size(), i as f64));
         }
     });
     let mut opt = make_opt(&vs);
