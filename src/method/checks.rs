@@ -2,6 +2,7 @@
 
 use tch::{Kind, Tensor};
 
+use super::Amount;
 use crate::error::{PruneError, Result};
 
 /// Resolves a Python-style `dim` (negative counts from the end) against `ndim` dimensions.
@@ -33,6 +34,22 @@ pub(crate) fn check_structured(t: &Tensor) -> Result<()> {
         return Err(PruneError::NotStructured { shape: t.size() });
     }
     Ok(())
+}
+
+/// The common start of a structured method's mask: `default` has `importance`'s shape, which
+/// has channels; returns the normalised `dim`, the number of channels along it, and how many
+/// of them `amount` prunes.
+pub(crate) fn structured_counts(
+    importance: &Tensor,
+    default: &Tensor,
+    dim: i64,
+    amount: Amount,
+) -> Result<(i64, i64, i64)> {
+    check_same_shape("default_mask", &importance.size(), default)?;
+    check_structured(importance)?;
+    let dim = normalize_dim(dim, importance.dim() as i64)?;
+    let channels = importance.size()[dim as usize];
+    Ok((dim, channels, amount.count_for(channels)?))
 }
 
 /// Random and norm-based scoring need floating-point values.

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::channels::{l1_channel_norms, mask_from_kept, mask_on_ones_from_kept};
-use super::checks::{check_floating, check_same_shape, check_structured, normalize_dim};
+use super::checks::{check_floating, structured_counts};
 use super::{Amount, Norm, PruningMethod, PruningType};
 use crate::error::Result;
 
@@ -77,11 +77,7 @@ impl LnStructured {
         importance: &Tensor,
         default: &Tensor,
     ) -> Result<Option<(i64, Tensor)>> {
-        check_same_shape("default_mask", &importance.size(), default)?;
-        check_structured(importance)?;
-        let dim = normalize_dim(self.dim, importance.dim() as i64)?;
-        let channels = importance.size()[dim as usize];
-        let k = self.amount.count_for(channels)?;
+        let (dim, channels, k) = structured_counts(importance, default, self.dim, self.amount)?;
         // PyTorch computes the norms before looking at k, so integer tensors fail even when
         // nothing is pruned.
         check_floating("importance", importance)?;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use super::channels::{mask_from_kept, mask_on_ones_from_kept};
-use super::checks::{check_same_shape, check_structured, normalize_dim, true_positions};
+use super::checks::{structured_counts, true_positions};
 use super::{Amount, PruningMethod, PruningType};
 use crate::error::Result;
 
@@ -70,11 +70,7 @@ impl RandomStructured {
         importance: &Tensor,
         default: &Tensor,
     ) -> Result<Option<(i64, Tensor)>> {
-        check_same_shape("default_mask", &importance.size(), default)?;
-        check_structured(importance)?;
-        let dim = normalize_dim(self.dim, importance.dim() as i64)?;
-        let channels = importance.size()[dim as usize];
-        let k = self.amount.count_for(channels)?;
+        let (dim, channels, k) = structured_counts(importance, default, self.dim, self.amount)?;
         if k == 0 {
             return Ok(None);
         }
