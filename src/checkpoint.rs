@@ -112,9 +112,7 @@ impl<M: Prunable> PrunedModel<M> {
         for base in &to_prune {
             pending.push(self.prepare(base, Box::new(Identity), None)?);
         }
-        for step in pending {
-            self.commit(step);
-        }
+        self.commit(pending);
         {
             let vars = self.vars();
             tch::no_grad(|| -> Result<()> {

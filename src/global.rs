@@ -63,30 +63,41 @@ impl<M: Prunable> PrunedModel<M> {
         importance_scores: &[(&str, &Tensor)],
     ) -> Result<()> {
         check_global_arguments(names, &method, importance_scores)?;
+        // The parameters pruned for the first time, checked with one walk over the slots.
+        let unpruned: Vec<&str> =
+            names.iter().copied().filter(|name| self.position(name).is_none()).collect();
+        let mut fresh = self.unpruned_params(&unpruned)?.into_iter();
+        let mut firsts = Vec::with_capacity(names.len());
         let mut params = Vec::with_capacity(names.len());
         for name in names {
-            let (values, mask) = match (self.orig(name), self.mask(name)) {
-                (Some(orig), Some(mask)) => (orig.f_detach()?, Some(mask.shallow_clone())),
-                _ => (self.unpruned_param(name)?.f_detach()?, None),
+            let (values, mask, first) = match (self.orig(name), self.mask(name)) {
+                (Some(orig), Some(mask)) => (orig.f_detach()?, Some(mask.shallow_clone()), None),
+                _ => {
+                    let param = match fresh.next() {
+                        Some(param) => param,
+                        None => self.unpruned_param(name)?,
+                    };
+                    (param.f_detach()?, None, Some(param))
+                }
             };
             params.push(GlobalParam { values, mask, scores: scores_for(name, importance_scores) });
+            firsts.push(first);
         }
         let finals = global_masks(&params, &method)?;
         drop(params);
 
         // Prepare every parameter's step before applying any, so an error changes nothing.
         let mut pending = Vec::with_capacity(names.len());
-        for (name, mask) in names.iter().zip(finals) {
+        for ((name, mask), first) in names.iter().zip(finals).zip(&firsts) {
             // The history keeps the mask compacted (bool when binary), as its own tensor.
             let mut kept = compact(mask.shallow_clone())?;
             if kept.data_ptr() == mask.data_ptr() {
                 kept = contiguous_copy(&kept)?;
             }
-            pending.push(self.prepare_with_mask(name, CustomFromMask::new(kept), mask)?);
+            let method = CustomFromMask::new(kept);
+            pending.push(self.prepare_with_mask(name, method, mask, first.as_ref())?);
         }
-        for step in pending {
-            self.commit(step);
-        }
+        self.commit(pending);
         Ok(())
     }
 }

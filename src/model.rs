@@ -273,7 +273,7 @@ impl<M: Prunable> PrunedModel<M> {
         importance_scores: Option<&Tensor>,
     ) -> Result<()> {
         let pending = self.prepare(name, Box::new(method), importance_scores)?;
-        self.commit(pending);
+        self.commit(vec![pending]);
         Ok(())
     }
 
@@ -394,7 +394,7 @@ impl<M: Prunable> PrunedModel<M> {
         self.variables.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn position(&self, name: &str) -> Option<usize> {
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
         self.pruned.iter().position(|rec| rec.name == name)
     }
 
@@ -405,54 +405,68 @@ impl<M: Prunable> PrunedModel<M> {
     /// The variable `name`, checked to be prunable: present, not in the way of its
     /// `_orig` / `_mask` names, and held by the model's slot of that path.
     pub(crate) fn unpruned_param(&mut self, name: &str) -> Result<Tensor> {
-        let param = {
+        let mut params = self.unpruned_params(&[name])?;
+        params.pop().ok_or_else(|| PruneError::UnknownParameter { name: name.into() })
+    }
+
+    /// [`unpruned_param`](Self::unpruned_param) of each of `names`, in order, with one walk
+    /// over the model's slots for all of them.
+    pub(crate) fn unpruned_params(&mut self, names: &[&str]) -> Result<Vec<Tensor>> {
+        let params = {
             let vars = self.vars();
-            let param = vars
-                .named_variables
-                .get(name)
-                .ok_or_else(|| PruneError::UnknownParameter { name: name.into() })?
-                .shallow_clone();
-            for taken in [orig_name(name), mask_name(name)] {
-                if vars.named_variables.contains_key(&taken) {
-                    return Err(PruneError::NameTaken { name: name.into(), taken });
+            let mut params = Vec::with_capacity(names.len());
+            for &name in names {
+                let param = vars
+                    .named_variables
+                    .get(name)
+                    .ok_or_else(|| PruneError::UnknownParameter { name: name.into() })?
+                    .shallow_clone();
+                for taken in [orig_name(name), mask_name(name)] {
+                    if vars.named_variables.contains_key(&taken) {
+                        return Err(PruneError::NameTaken { name: name.into(), taken });
+                    }
                 }
+                params.push(param);
             }
-            param
+            params
         };
-        let mut found = false;
+        let mut found = vec![false; names.len()];
         for (path, slot) in full_slots(&mut self.model, &self.prefix) {
-            if path == name {
-                if !same_tensor(slot, &param) {
-                    return Err(PruneError::SlotMismatch { name: name.into() });
+            for ((&name, param), found) in names.iter().zip(&params).zip(found.iter_mut()) {
+                if path == name {
+                    if !same_tensor(slot, param) {
+                        return Err(PruneError::SlotMismatch { name: name.into() });
+                    }
+                    *found = true;
                 }
-                found = true;
             }
         }
-        if !found {
+        if let Some((&name, _)) = names.iter().zip(&found).find(|(_, &found)| !found) {
             return Err(PruneError::SlotNotFound { name: name.into() });
         }
-        Ok(param)
+        Ok(params)
     }
 
     /// [`prepare`](Self::prepare) of `method`, a [`CustomFromMask`] applying `mask`, when the
-    /// mask it computes is already known: for a parameter pruned for the first time, with
-    /// `mask` a fresh tensor of the parameter's kind, device and shape holding what `method`
-    /// applies, the computed mask `ones * mask` is `mask` bit for bit, so `mask` is stored as
-    /// it is (no ones, no product, no copy). Any other case goes through `prepare`.
+    /// mask it computes is already known: for a parameter pruned for the first time (`param`,
+    /// as returned by [`unpruned_params`](Self::unpruned_params) with nothing changed since),
+    /// with `mask` a fresh tensor of the parameter's kind, device and shape holding what
+    /// `method` applies, the computed mask `ones * mask` is `mask` bit for bit, so `mask` is
+    /// stored as it is (no ones, no product, no copy). Any other case goes through `prepare`.
     pub(crate) fn prepare_with_mask(
         &mut self,
         name: &str,
         method: CustomFromMask,
         mask: Tensor,
+        param: Option<&Tensor>,
     ) -> Result<PendingPrune> {
-        if self.position(name).is_none() {
-            let param = self.unpruned_param(name)?;
+        if let Some(param) = param.filter(|_| self.position(name).is_none()) {
             let fits = mask.kind() == param.kind()
                 && mask.device() == param.device()
                 && mask.size() == param.size()
                 && !mask.requires_grad();
             if fits {
-                let mask = own_mask(mask, &[&param])?;
+                let mask = own_mask(mask, &[param])?;
                 let target = Target::First { param: param.shallow_clone() };
                 return Ok(PendingPrune {
                     name: name.to_string(),
@@ -519,38 +533,50 @@ impl<M: Prunable> PrunedModel<M> {
         Ok(PendingPrune { name: name.to_string(), method, mask, target })
     }
 
-    /// Applies a prepared step. Cannot fail: the slot update below is best effort (a
-    /// multiplication of two tensors already checked to share shape and device) and is redone
-    /// by the next forward anyway.
-    pub(crate) fn commit(&mut self, pending: PendingPrune) {
-        let PendingPrune { name, method, mask, target } = pending;
-        {
-            let mut vars = self.vars();
-            if let Target::First { param } = &target {
-                vars.named_variables.remove(&name);
-                vars.named_variables.insert(orig_name(&name), param.shallow_clone());
-            }
-            vars.named_variables.insert(mask_name(&name), mask.shallow_clone());
-        }
-        match target {
-            Target::First { param } => {
-                let mut history = PruningContainer::new();
-                history.add_pruning_method(method);
-                self.pruned.push(Reparametrization::new(name.clone(), param, mask, history));
-            }
-            Target::Repeat { index } => {
-                let rec = &mut self.pruned[index];
-                rec.mask = mask;
-                rec.cache = None;
-                rec.history.add_pruning_method(method);
-            }
-        }
-        let value = self.record(&name).map(|rec| effective(&rec.orig, &rec.mask));
-        if let Some(Ok(value)) = value {
-            for (path, slot) in full_slots(&mut self.model, &self.prefix) {
-                if path == name {
-                    *slot = value.shallow_clone();
+    /// Applies prepared steps, in order. Cannot fail: the slot updates below are best effort
+    /// (a multiplication of two tensors already checked to share shape and device) and are
+    /// redone by the next forward anyway. The model's slots are walked once for all steps.
+    pub(crate) fn commit(&mut self, pending: Vec<PendingPrune>) {
+        let mut names = Vec::with_capacity(pending.len());
+        for PendingPrune { name, method, mask, target } in pending {
+            {
+                let mut vars = self.vars();
+                if let Target::First { param } = &target {
+                    vars.named_variables.remove(&name);
+                    vars.named_variables.insert(orig_name(&name), param.shallow_clone());
                 }
+                vars.named_variables.insert(mask_name(&name), mask.shallow_clone());
+            }
+            match target {
+                Target::First { param } => {
+                    let mut history = PruningContainer::new();
+                    history.add_pruning_method(method);
+                    self.pruned.push(Reparametrization::new(name.clone(), param, mask, history));
+                }
+                Target::Repeat { index } => {
+                    let rec = &mut self.pruned[index];
+                    rec.mask = mask;
+                    rec.cache = None;
+                    rec.history.add_pruning_method(method);
+                }
+            }
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let values: Vec<(String, Tensor)> = names
+            .into_iter()
+            .filter_map(|name| {
+                let value = self.record(&name).map(|rec| effective(&rec.orig, &rec.mask))?;
+                value.ok().map(|value| (name, value))
+            })
+            .collect();
+        if values.is_empty() {
+            return;
+        }
+        for (path, slot) in full_slots(&mut self.model, &self.prefix) {
+            if let Some((_, value)) = values.iter().find(|(name, _)| *name == path) {
+                *slot = value.shallow_clone();
             }
         }
     }

@@ -189,9 +189,7 @@ impl GradualPruner {
                         pending.push(model.prepare(p.name(), method, None)?);
                     }
                 }
-                for p in pending {
-                    model.commit(p);
-                }
+                model.commit(pending);
             }
             PruningScope::Global => {
                 let numel = before.iter().map(ParameterSparsity::numel).sum();
