@@ -4,7 +4,13 @@
 //! ```sh
 //! scripts/env.sh cargo bench --bench kernels              # everything (1e8 takes a while)
 //! scripts/env.sh cargo bench --bench kernels -- l1/1e6    # one case
+//! TCH_PRUNE_BENCH_DEVICE=cuda scripts/env.sh cargo bench --bench kernels  # on CUDA device 0
 //! ```
+//!
+//! Beside each L1 mask, the same mask by PyTorch's algorithm (`topk`, then `index_fill_`) and a
+//! `kthvalue` threshold followed by one comparison (what a threshold-based path costs; exact
+//! tie handling would add a pass): on CUDA, where the methods use libtorch, these say which
+//! libtorch route is fastest. On CUDA every iteration waits for the device to finish.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tch::nn::{self, Module};
@@ -19,20 +25,53 @@ const SIZES: [(i64, &str); 5] = [
     (100_000_000, "1e8"),
 ];
 
+/// The device to benchmark on: `TCH_PRUNE_BENCH_DEVICE=cuda` picks CUDA device 0 when libtorch
+/// sees one, anything else the CPU.
+fn device() -> Device {
+    match std::env::var("TCH_PRUNE_BENCH_DEVICE").as_deref() {
+        Ok("cuda") if tch::Cuda::is_available() => Device::Cuda(0),
+        Ok("cuda") => {
+            eprintln!(
+                "TCH_PRUNE_BENCH_DEVICE=cuda, but libtorch sees no CUDA device: using the CPU"
+            );
+            Device::Cpu
+        }
+        _ => Device::Cpu,
+    }
+}
+
+/// `value`, once the device has finished the work queued for it (CUDA calls return early).
+fn synced<T>(device: Device, value: T) -> T {
+    if let Device::Cuda(index) = device {
+        tch::Cuda::synchronize(index as i64);
+    }
+    value
+}
+
+/// Group names carry the device when it is not the CPU, so that criterion keeps the results
+/// apart.
+fn group_name(name: &str, device: Device) -> String {
+    match device {
+        Device::Cpu => name.to_string(),
+        other => format!("{name}@{other:?}"),
+    }
+}
+
 fn masks(c: &mut Criterion) {
+    let device = device();
     for (name, method) in [
         ("l1", Box::new(L1Unstructured::new(0.4).unwrap()) as Box<dyn PruningMethod>),
         ("random", Box::new(RandomUnstructured::new(0.3).unwrap())),
         ("ln_structured", Box::new(LnStructured::new(0.3, 2, 0).unwrap())),
     ] {
-        let mut group = c.benchmark_group(name);
+        let mut group = c.benchmark_group(group_name(name, device));
         group.sample_size(10);
         for (n, label) in SIZES {
-            let t = Tensor::randn([n / 1000, 1000], (Kind::Float, Device::Cpu));
+            let t = Tensor::randn([n / 1000, 1000], (Kind::Float, device));
             let ones = t.ones_like();
             group.throughput(Throughput::Elements(n as u64));
             group.bench_with_input(BenchmarkId::from_parameter(label), &t, |b, t| {
-                b.iter(|| method.compute_mask(t, &ones).unwrap())
+                b.iter(|| synced(device, method.compute_mask(t, &ones).unwrap()))
             });
             if name == "l1" {
                 // PyTorch's algorithm for the same mask: a full `topk`.
@@ -42,7 +81,16 @@ fn masks(c: &mut Criterion) {
                         let mask = ones.copy();
                         let (_, idx) = t.abs().reshape([-1]).topk(k, 0, false, true);
                         let _ = mask.view([-1]).index_fill_(0, &idx, 0);
-                        mask
+                        synced(device, mask)
+                    })
+                });
+                // A threshold from `kthvalue`, then one comparison.
+                group.bench_with_input(BenchmarkId::new("kthvalue", label), &t, |b, t| {
+                    b.iter(|| {
+                        let scores = t.abs().reshape([-1]);
+                        let (threshold, _) = scores.kthvalue(k, 0, false);
+                        let mask = scores.gt_tensor(&threshold).to_kind(Kind::Float);
+                        synced(device, mask.reshape(t.size()))
                     })
                 });
             }
@@ -52,17 +100,19 @@ fn masks(c: &mut Criterion) {
 }
 
 fn forward(c: &mut Criterion) {
-    let mut group = c.benchmark_group("forward_linear_768x3072_rows4096");
+    let device = device();
+    let mut group = c.benchmark_group(group_name("forward_linear_768x3072_rows4096", device));
     group.sample_size(20);
-    let x = Tensor::randn([4096, 768], (Kind::Float, Device::Cpu));
-    let vs = nn::VarStore::new(Device::Cpu);
+    let x = Tensor::randn([4096, 768], (Kind::Float, device));
+    let vs = nn::VarStore::new(device);
     let fc = nn::linear(vs.root() / "fc", 768, 3072, Default::default());
-    group.bench_function("unpruned", |b| b.iter(|| fc.forward(&x)));
+    group.bench_function("unpruned", |b| b.iter(|| synced(device, fc.forward(&x))));
     let mut pruned = PrunedModel::new(fc, &vs).with_prefix("fc");
     pruned.l1_unstructured("fc.weight", 0.4, None).unwrap();
-    group.bench_function("pruned_train", |b| b.iter(|| pruned.forward(&x).unwrap()));
+    group
+        .bench_function("pruned_train", |b| b.iter(|| synced(device, pruned.forward(&x).unwrap())));
     group.bench_function("pruned_eval_no_grad", |b| {
-        b.iter(|| tch::no_grad(|| pruned.forward(&x).unwrap()))
+        b.iter(|| synced(device, tch::no_grad(|| pruned.forward(&x).unwrap())))
     });
     group.finish();
 }

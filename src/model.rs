@@ -537,7 +537,7 @@ impl<M: Prunable> PrunedModel<M> {
     /// (a multiplication of two tensors already checked to share shape and device) and are
     /// redone by the next forward anyway. The model's slots are walked once for all steps.
     pub(crate) fn commit(&mut self, pending: Vec<PendingPrune>) {
-        let mut names = Vec::with_capacity(pending.len());
+        let mut values: Vec<(String, Tensor)> = Vec::with_capacity(pending.len());
         for PendingPrune { name, method, mask, target } in pending {
             {
                 let mut vars = self.vars();
@@ -547,30 +547,27 @@ impl<M: Prunable> PrunedModel<M> {
                 }
                 vars.named_variables.insert(mask_name(&name), mask.shallow_clone());
             }
-            match target {
+            let rec = match target {
                 Target::First { param } => {
                     let mut history = PruningContainer::new();
                     history.add_pruning_method(method);
                     self.pruned.push(Reparametrization::new(name.clone(), param, mask, history));
+                    self.pruned.last()
                 }
                 Target::Repeat { index } => {
                     let rec = &mut self.pruned[index];
                     rec.mask = mask;
                     rec.cache = None;
                     rec.history.add_pruning_method(method);
+                    Some(&*rec)
                 }
-            }
-            if !names.contains(&name) {
-                names.push(name);
+            };
+            // The value the slot gets, formed now (a later step on the same name replaces it).
+            if let Some(Ok(value)) = rec.map(|rec| effective(&rec.orig, &rec.mask)) {
+                values.retain(|(n, _)| *n != name);
+                values.push((name, value));
             }
         }
-        let values: Vec<(String, Tensor)> = names
-            .into_iter()
-            .filter_map(|name| {
-                let value = self.record(&name).map(|rec| effective(&rec.orig, &rec.mask))?;
-                value.ok().map(|value| (name, value))
-            })
-            .collect();
         if values.is_empty() {
             return;
         }
