@@ -1456,6 +1456,40 @@ fn failed_calls_change_nothing() -> TestResult {
     Ok(())
 }
 
+/// Global pruning checks all its first-time parameters together (one walk over the model's
+/// slots): a name late in the list that has no slot, or whose slot holds another tensor than
+/// the `VarStore`'s, fails with that name and changes nothing for the names before it.
+#[test]
+fn global_checks_every_first_time_parameter_before_changing_any() -> TestResult {
+    let (vs, mut model) = global_layers(true);
+    model.l1_unstructured("m.bias", 1, None)?;
+    // `m.bias_orig` is a variable, but no slot has that path.
+    assert_fails_unchanged!(
+        model,
+        vs,
+        model.global_unstructured(&["m.weight", "n.weight", "m.bias_orig"], L1Unstructured::new(2)?, &[]),
+        PruneError::SlotNotFound { ref name } if name == "m.bias_orig"
+    );
+    // `n`'s slot no longer holds the variable `n.weight`.
+    let copy = model.model().n.ws.copy();
+    model.model_mut().n.ws = copy;
+    assert_fails_unchanged!(
+        model,
+        vs,
+        model.global_unstructured(&["m.weight", "m.bias", "n.weight"], L1Unstructured::new(2)?, &[]),
+        PruneError::SlotMismatch { ref name } if name == "n.weight"
+    );
+    // A later name whose `_mask` name is taken by another variable.
+    let _taken = (vs.root() / "n").zeros_no_train("bias_mask", &[1]);
+    assert_fails_unchanged!(
+        model,
+        vs,
+        model.global_unstructured(&["m.weight", "n.bias"], L1Unstructured::new(1)?, &[]),
+        PruneError::NameTaken { ref name, ref taken } if name == "n.bias" && taken == "n.bias_mask"
+    );
+    Ok(())
+}
+
 /// Refreshes the slots and runs `m` and `n` of [`global_layers`] (which do not compose) each on
 /// an input of its own.
 fn forward_each(model: &mut PrunedModel<TwoLayers>) -> TestResult {
