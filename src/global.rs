@@ -104,8 +104,8 @@ impl<M: Prunable> PrunedModel<M> {
 
 /// One parameter of a global selection.
 pub(crate) struct GlobalParam<'a> {
-    /// The parameter's stored values: `orig` for a reparametrized parameter, the variable
-    /// itself otherwise (a hard-masked variable already holds `value * mask`).
+    /// The parameter's stored values, detached: `orig` for a reparametrized parameter, the
+    /// variable itself otherwise (a hard-masked variable already holds `value * mask`).
     pub(crate) values: Tensor,
     /// Its current mask; `None` for a parameter never pruned (a mask of ones).
     pub(crate) mask: Option<Tensor>,
@@ -166,7 +166,11 @@ pub(crate) fn global_masks(
         let parts = params
             .iter()
             .map(|p| {
-                let scores = p.scores.unwrap_or(&p.values).f_detach()?;
+                // `values` is detached already; the caller's scores may not be.
+                let scores = match p.scores {
+                    Some(scores) => scores.f_detach()?,
+                    None => p.values.shallow_clone(),
+                };
                 Ok(GlobalPart { scores, mask: p.mask.as_ref().map(Tensor::shallow_clone) })
             })
             .collect::<Result<Vec<_>>>()?;

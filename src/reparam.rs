@@ -93,7 +93,9 @@ pub(crate) enum Target {
 /// A mask fit to be stored: detached, and never sharing storage with the parameter or the
 /// importance tensor (a custom method may hand one of them back).
 pub(crate) fn own_mask(mask: Tensor, shared: &[&Tensor]) -> Result<Tensor> {
-    let mask = mask.f_detach()?;
+    // A tensor that does not require grad has no autograd history to cut (the masks the
+    // built-in methods compute never do): no detached alias needed.
+    let mask = if mask.requires_grad() { mask.f_detach()? } else { mask };
     let aliases = shared.iter().any(|t| t.numel() > 0 && t.data_ptr() == mask.data_ptr());
     if aliases {
         crate::method::contiguous_copy(&mask)
