@@ -1,6 +1,6 @@
-//! Side-by-side benchmark: the workloads of issue #4 with tch-prune and with PyTorch (the
-//! pinned torch, through `scripts/bench_pytorch.py`), each workload in its own process so that
-//! its peak RSS is its own. Prints a table: workload, PyTorch median, ours median, ratio, peak
+//! Side-by-side benchmark: the workloads of docs/benchmarks.md with tch-prune and with PyTorch
+//! (the pinned torch, through `scripts/bench_pytorch.py`), each workload in its own process so
+//! that its peak RSS is its own. Prints a table: workload, PyTorch median, ours median, ratio, peak
 //! RSS of each, and peak minus base RSS of each.
 //!
 //! ```sh
@@ -16,7 +16,7 @@
 //! **Memory.** Each child records its RSS (`VmRSS`) once libtorch is loaded and before any
 //! model is built (`base_rss_mb`), and its peak RSS (`VmHWM`, `peak_rss_mb`) at the end. The
 //! "peak - base" columns are then what the workload itself (models included) added, to check
-//! the issue's bound "peak memory <= 1.25 x (weights + masks)" against the sizes printed under
+//! the target "peak memory <= 1.25 x (weights + masks)" against the sizes printed under
 //! the table for the BERT-shaped workloads: 12 x (4 x 768x768 + 2 x 768x3072) = 84.9 M f32
 //! parameters, 324 MB of weights, and as much again of masks (f32, the weight's kind, as in
 //! PyTorch). What a model legitimately holds after pruning every weight is **three** copies:
@@ -26,7 +26,7 @@
 //! are left out of it. Above that come transient buffers of the mask computation and whatever
 //! the allocator keeps. (MB here and in the table are MiB: `VmRSS` kB / 1024.)
 //!
-//! **Forward.** The `forward` workload measures the forward overhead of a pruned layer (issue:
+//! **Forward.** The `forward` workload measures the forward overhead of a pruned layer (target:
 //! "no worse than PyTorch's (+7 % on a 768->3072 Linear with 4096 rows); in evaluation without
 //! gradients ... ~0"). A `Linear(768, 3072)` and a 4096 x 768 f32 input on the CPU; each case
 //! is timed per call over 20 calls after 3 warm-up calls (x repeats, each with a fresh layer),
@@ -396,7 +396,7 @@ fn print_forward_table(theirs: Option<&Child>, ours: Option<&Child>) {
     }
 }
 
-/// The sizes the issue's memory bound refers to, for the BERT-shaped workloads.
+/// The sizes the memory target refers to, for the BERT-shaped workloads.
 fn print_memory_bound() {
     const MB: f64 = 1024.0 * 1024.0;
     let params: i64 = 12 * (4 * 768 * 768 + 2 * 768 * 3072);

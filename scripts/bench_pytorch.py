@@ -8,7 +8,7 @@ Each workload runs on a fresh BERT-base-shaped set of Linear layers (12 x (4 x 7
 
 Memory: `base_rss_mb` is VmRSS once torch is imported and before any model is built;
 `peak_rss_mb` is VmHWM at the end (MB = MiB, kB / 1024). Peak - base is what the workload added,
-to check the issue's bound "peak memory <= 1.25 x (weights + masks)": for the BERT-shaped layers
+to check the target "peak memory <= 1.25 x (weights + masks)": for the BERT-shaped layers
 weights = 12 x (4 x 768*768 + 2 x 768*3072) = 84.9 M f32 parameters = 324 MB, masks (f32, from
 `torch.ones_like(weight)`) 324 MB, bound 810 MB. After pruning every weight the layers
 legitimately hold orig (`weight_orig`), mask (`weight_mask`) and the effective weight

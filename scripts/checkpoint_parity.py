@@ -7,6 +7,7 @@
     scripts/env.sh python scripts/checkpoint_parity.py check-env
     scripts/env.sh python scripts/checkpoint_parity.py rust-to-torch DIR PARAM [PARAM ...]
     scripts/env.sh python scripts/checkpoint_parity.py torch-to-rust DIR
+    scripts/env.sh python scripts/checkpoint_parity.py kinds DIR
 
 The architecture is ``Net`` below; the Rust test builds the same one (same parameter names).
 
@@ -24,6 +25,21 @@ The architecture is ``Net`` below; the Rust test builds the same one (same param
     included), and writes ``DIR/model.safetensors`` (the ``state_dict``, contiguous tensors) and
     ``DIR/io.safetensors`` (``input`` and ``output``: the forward of the pruned model). The Rust
     test loads the checkpoint into an unpruned model and compares.
+
+``kinds DIR``
+    A checkpoint whose entries are not stored in the model's dtypes, and what
+    ``load_state_dict`` makes of it. Seeds, builds ``Net``, prunes it with ``PRUNE_RECIPE``,
+    and writes its ``state_dict`` to ``DIR/model.safetensors`` with the dtypes of ``KINDS``
+    (masks as bool, float64, uint8 and int64; originals and biases as float64, bfloat16 and
+    int64), so the values are those of that dtype (the float64 ones with digits float32 cannot
+    hold, the int64 bias ten times the float one, truncated). Then builds a fresh ``Net``, applies
+    ``prune.identity`` to the pruned parameters, loads that file with
+    ``load_state_dict(strict=True)`` (which copies each entry into the model's own tensor, so
+    every parameter and mask stays float32) and writes the resulting ``state_dict`` to
+    ``DIR/expected.safetensors``, and ``input`` / ``output`` (its forward) to
+    ``DIR/io.safetensors``. Fails if any loaded tensor is not float32. The Rust test loads the
+    same file into unpruned Rust models (trainable and frozen) and requires PyTorch's kinds,
+    values and output.
 
 Exit status 0 when every check passes; otherwise a message on stderr and status 1 (2 when torch
 or safetensors cannot be imported).
@@ -135,6 +151,56 @@ def torch_to_rust(directory):
     print(f"torch-to-rust: wrote {len(state)} keys: {sorted(state)}")
 
 
+# `kinds`: the dtype each entry of the checkpoint is stored as (the others stay float32).
+KINDS = {
+    "conv1.weight_mask": torch.bool,
+    "conv1.weight_orig": torch.float64,
+    "conv1.bias": torch.float64,
+    "fc1.weight_mask": torch.float64,
+    "fc1.weight_orig": torch.bfloat16,
+    "fc1.bias": torch.int64,
+    "fc2.weight_mask": torch.uint8,
+    "fc2.bias_mask": torch.int64,
+    "fc2.bias_orig": torch.float64,
+}
+
+
+def kinds(directory):
+    torch.manual_seed(1)
+    model = Net()
+    for module, _, apply in PRUNE_RECIPE:
+        apply(getattr(model, module))
+    state = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().contiguous().clone()
+        kind = KINDS.get(key, value.dtype)
+        if kind == torch.float64 and not key.endswith("_mask"):
+            value = value.to(kind) * (1 + 2**-30)  # digits float32 cannot hold
+        elif kind == torch.int64 and not key.endswith("_mask"):
+            value = value * 10  # whole numbers after truncation, not only zeros
+        state[key] = value.to(kind)
+    missing = sorted(set(KINDS) - set(state))
+    if missing:
+        fail(f"KINDS names entries the state_dict does not have: {missing}")
+    save_file(state, f"{directory}/model.safetensors")
+
+    fresh = Net()
+    for param in sorted({k[: -len("_mask")] for k in state if k.endswith("_mask")}):
+        module, name = split(param)
+        prune.identity(getattr(fresh, module), name)
+    fresh.load_state_dict(state, strict=True)
+    loaded = {k: v.detach().contiguous().clone() for k, v in fresh.state_dict().items()}
+    odd = sorted(k for k, v in loaded.items() if v.dtype != torch.float32)
+    if odd:
+        fail(f"load_state_dict did not keep float32 for {odd}")
+    x = torch.randn(5, 1, 6, 6)
+    with torch.no_grad():
+        out = fresh(x)
+    save_file(loaded, f"{directory}/expected.safetensors")
+    save_file({"input": x.contiguous(), "output": out.contiguous()}, f"{directory}/io.safetensors")
+    print(f"kinds: wrote {len(state)} keys, {len(KINDS)} of them not float32")
+
+
 def main(argv):
     if len(argv) >= 1 and argv[0] == "check-env":
         print(f"torch {torch.__version__}")
@@ -145,7 +211,13 @@ def main(argv):
     if len(argv) == 2 and argv[0] == "torch-to-rust":
         torch_to_rust(argv[1])
         return
-    fail("usage: checkpoint_parity.py check-env | rust-to-torch DIR PARAM... | torch-to-rust DIR")
+    if len(argv) == 2 and argv[0] == "kinds":
+        kinds(argv[1])
+        return
+    fail(
+        "usage: checkpoint_parity.py check-env | rust-to-torch DIR PARAM... | torch-to-rust DIR"
+        " | kinds DIR"
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,15 @@ It is deterministic (fixed seeds), so re-running it rewrites identical files. It
   everything. ``N`` is a number or one of ``"inf"``, ``"-inf"``, ``"fro"``. ``shape``, ``dtype``
   and ``note`` only describe the case for people.
 
+  A case may also have ``"error": str``: PyTorch raises at its last step (the single method, or
+  the last container step), and the crate must return the ``PruneError`` variant of that name
+  (``"UnsupportedNorm"``, ``"DimOutOfRange"``, ...) there. No ``mask`` is stored for that step;
+  the note quotes PyTorch's exception. A case may also have ``"cast": {suffix:
+  dtype}`` (``dtype`` one of the names below, ``"f32"``, ``"f64"``, ...): the tensor stored
+  under ``{id}.{suffix}`` (e.g. ``step1.mask``) holds the values in a smaller integer dtype
+  (``uint8`` or ``int8``, bit-exact) and is converted to ``dtype`` when read; the large cases
+  store 0/1 masks and integer scores that way.
+
 * ``tests/fixtures/masks.safetensors``: the tensors, keyed by case id.
 
   - Single method (``"container": false``, exactly one method):
@@ -64,7 +73,10 @@ It is deterministic (fixed seeds), so re-running it rewrites identical files. It
     float32/float64 streams must always match.
 
 Ties: which of several equal scores ``topk`` picks is an implementation detail, so no case
-depends on it. While the fixtures are generated, ``torch.topk`` is wrapped by a checker that
+depends on it, except the ``large_*`` cases (``large_tensor_cases``): tensors above the 32768
+entries where tch-prune selects in linear time, whose scores tie exactly at the threshold on
+purpose (the crate must then give ``topk``'s choice, as PyTorch). Elsewhere, while the fixtures
+are generated, ``torch.topk`` is wrapped by a checker that
 rejects a draw when the selected and the unselected scores at the boundary are equal or within
 a relative 1e-3 of each other (norms computed by a different kernel must not reorder); the
 case is then redrawn (new values, new seeds). Values for magnitude pruning are built from a
@@ -241,7 +253,10 @@ CUSTOM = {"method": "custom_from_mask"}
 
 
 def make_custom(shape, custom_kind, rng):
-    """The user's mask of a CustomFromMask: f32 / f64 0-1, bool, i64 0-1, or f32 with 0.5s."""
+    """The user's mask of a CustomFromMask: f32 / f64 0-1, bool, i64 0-1, f32 with 0.5s, or
+    (``nan_<dtype>``) NaNs and other special values (`nan_mask`)."""
+    if custom_kind.startswith("nan_"):
+        return nan_mask(shape, custom_kind[4:], rng)
     n = int(np.prod(shape))
     bits = (rng.uniform(size=n) > 0.4).astype(np.float64)
     if custom_kind == "half_values":
@@ -421,8 +436,8 @@ def unstructured_cases(b):
     for dtype in ["i64", "i32"]:
         for shape, amount in [((6,), 2), ((3, 4), 0.5), ((2, 3, 4), 0.75)]:
             b.single(f"l1_{dtype}_{tag(shape)}_{tag(amount)}", L1(amount), shape, dtype)
-    # Default masks that are not all ones, and of other kinds (spec 7.6: the mask keeps the
-    # default mask's dtype).
+    # Default masks that are not all ones, and of other kinds (PyTorch's mask keeps the default
+    # mask's dtype).
     variants = [
         ("zeros", None), ("zeros", "i64"), ("zeros", "i32"), ("ones", "i64"), ("zeros", "bool"),
         ("zeros", "f64"), ("nonbinary", None), ("zeros", "f16"),
@@ -540,6 +555,165 @@ def identity_and_custom_cases(b):
                  dtype, default=default, default_dtype=ddtype, custom_kind=custom_kind)
 
 
+# --------------------------------------------------------------------------------------------
+# Exactness: structured re-pruning of 1-D tensors, "fro" on 4 or more dimensions
+# (PyTorch raises: cases with an "error"), and custom masks holding NaN payloads.
+
+NAN_BITS = {
+    # Quiet and signalling NaNs of both signs with assorted payloads, infinities, -0.0.
+    "f32": (np.uint32, np.int32, torch.float32,
+            [0x7FC00000, 0x7F800001, 0xFFC00000, 0x7FBFFFFF, 0xFF812345, 0x7FC54321,
+             0x7F800000, 0xFF800000, 0x80000000]),
+    "f64": (np.uint64, np.int64, torch.float64,
+            [0x7FF8000000000000, 0x7FF0000000000001, 0xFFF4000000000ABC, 0x7FF0000000000000,
+             0x8000000000000000]),
+    "f16": (np.uint16, np.int16, torch.float16,
+            [0x7E00, 0xFE00, 0x7C01, 0x7FFF, 0x7D55, 0xFC00, 0x8000]),
+    "bf16": (np.uint16, np.int16, torch.bfloat16,
+             [0x7FC0, 0xFFC0, 0x7F81, 0x7FFF, 0xFF81, 0x7F80, 0x8000]),
+}
+
+
+def nan_mask(shape, name, rng):
+    """A custom mask of dtype `name` whose entries are 0, 1, 0.5 or one of `NAN_BITS[name]`,
+    at random positions. PyTorch's first pruning stores ``ones * mask.to(dtype)``, and the
+    product re-encodes NaNs: it quiets signalling NaNs, and libtorch's bfloat16 kernel writes
+    0xFFFF where it runs vectorized and 0x7FC0 in its scalar tail. Which entries fall in the
+    tail depends on the vector width; for 70 or 5 entries AVX2 and AVX-512 agree (64
+    vectorized and 6 in the tail, or all 5 in the tail)."""
+    unsigned, signed, dtype, specials = NAN_BITS[name]
+    n = int(np.prod(shape))
+    plain = torch.tensor(rng.choice([0.0, 1.0, 1.0, 0.5], n)).to(dtype)
+    pick = torch.tensor(rng.integers(0, len(specials), n))
+    special = torch.tensor(np.array(specials, dtype=unsigned).view(signed)).view(dtype)[pick]
+    use = torch.tensor(rng.uniform(size=n) < 0.5)
+    use[-3:] = True  # the scalar tail holds special values too
+    return torch.where(use, special, plain).reshape(shape).contiguous()
+
+
+def expect_error(b, case_id, methods, shape, dtype, error, values="normal", default="ones",
+                 start_in_container=False):
+    """A case whose last step PyTorch refuses: its ``"error"`` names the PruneError variant the
+    crate must return there, and no mask is stored for that step. The steps are run and stored
+    as `Builder.container` does (as `Builder.single` for one method without
+    ``start_in_container``)."""
+    b._unique(case_id)
+    container = len(methods) > 1 or start_in_container
+    param_dtype = DTYPES[dtype]
+    gen = distinct_values if values == "distinct" else normal_values
+    for _ in range(MAX_ATTEMPTS):
+        specs = b._fresh_seeds(methods)
+        orig = gen(shape, param_dtype, b.rng)
+        first_dim = next((s["dim"] for s in specs if "dim" in s), 0)
+        prev = make_default(shape, default, param_dtype, b.rng, dim=first_dim)
+        stored, history, message = {}, None, None
+        try:
+            for i, spec in enumerate(specs):
+                assert spec["method"] != "custom_from_mask", "no custom masks in error cases"
+                m = build(spec)
+                importance = orig if i == 0 else prev.to(dtype=orig.dtype) * orig
+                key = f"{case_id}.step{i}" if container else case_id
+                stored[f"{key}.importance"] = snapshot(importance)
+                stored[f"{key}.default_mask"] = snapshot(prev)
+                if i == 0 and not start_in_container:
+                    bare, history = m, prune.PruningContainer(m)
+                else:
+                    if history is None:
+                        history = prune.PruningContainer(m)
+                    else:
+                        history.add_pruning_method(m)
+                    bare = history
+                seed_for(spec)
+                if i + 1 < len(specs):
+                    prev = bare.compute_mask(importance, default_mask=prev.clone())
+                    stored[f"{key}.mask"] = snapshot(prev)
+                    continue
+                try:
+                    bare.compute_mask(importance, default_mask=prev.clone())
+                except Tie:
+                    raise
+                except Exception as e:  # noqa: BLE001 - any error PyTorch raises
+                    message = f"{type(e).__name__}: {e}"
+                else:
+                    raise AssertionError(f"{case_id}: PyTorch did not raise")
+        except Tie:
+            continue
+        b.tensors.update(stored)
+        b.cases.append({
+            "id": case_id, "methods": specs, "container": container,
+            "start_in_container": start_in_container, "shape": list(shape),
+            "dtype": str(param_dtype).replace("torch.", ""), "error": error, "note": f"default={default}; PyTorch raises {message}",
+        })
+        return
+    raise RuntimeError(f"{case_id}: could not draw a tie-free case")
+
+
+def exactness_cases(b):
+    # Structured re-pruning of a 1-D tensor: PyTorch's container slices it as one row [1, n]
+    # ([0, n] when its mask sums to zero, which still runs the method and its draws): with
+    # dim 0 the vector is one channel, with dim -1 each entry is one (pruned ones included).
+    vectors = [
+        ([L1(2), LN(1, 2, 0)], (5,), "f32", "distinct"),
+        ([L1(2), LN(3, 1, -1)], (7,), "f64", "distinct"),
+        ([L1(0.4), RS(0.6, 0)], (5,), "f32", "distinct"),
+        ([L1(2), RS(0.6, -1)], (6,), "f32", "distinct"),
+        ([RU(0.5), LN(0.5, "inf", 0), L1(1)], (8,), "f32", "distinct"),
+        ([L1(1), LN(4, "fro", -1), LN(1, 2, 0)], (8,), "f32", "normal"),
+        ([L1(2), LN(3, 2, -1)], (6,), "bf16", "distinct"),
+        ([L1(2), RS(2, -1)], (5,), "i64", "distinct"),
+        ([L1(1.0), RS(0.5, -1), L1(0)], (6,), "f32", "distinct"),
+        ([L1(1.0), LN(0.5, 2, 0)], (5,), "f32", "distinct"),
+        ([L1(1.0), LN(0, 1, -1)], (5,), "f64", "distinct"),
+    ]
+    for i, (methods, shape, dtype, values) in enumerate(vectors):
+        names = "_".join({"l1_unstructured": "l1", "random_unstructured": "ru",
+                          "random_structured": "rs", "ln_structured": "ln"}[m["method"]]
+                         for m in methods)
+        b.container(f"vector_{i:02}_{names}_{dtype}_{tag(shape)}", methods, shape, dtype,
+                    values=values)
+    for i, (methods, shape, default, ddtype) in enumerate([
+        ([RS(0.5, -1)], (6,), "nonbinary", None),
+        ([LN(1, 2, 0)], (5,), "zeros", "i64"),
+        ([RS(2, -1), L1(1)], (7,), "zeros", None),
+    ]):
+        b.container(f"vector_start_{i:02}_{default}_{ddtype or 'same'}", methods, shape, "f32",
+                    values="normal", start_in_container=True, default=default,
+                    default_dtype=ddtype)
+    # ... and where PyTorch raises on that path (IndexError for a dim other than 0 and -1 or
+    # any dim of a 0-D tensor; ValueError for a count larger than the rows or entries), and
+    # the first pruning, a bare method (ValueError: not multidimensional).
+    expect_error(b, "vector_err_ln_d1", [L1(2), LN(1, 2, 1)], (5,), "f32", "DimOutOfRange")
+    expect_error(b, "vector_err_rs_dm2", [L1(2), RS(1, -2)], (5,), "f32", "DimOutOfRange")
+    expect_error(b, "vector_err_dead_ln_c1", [L1(1.0), LN(1, 2, 0)], (5,), "f32",
+                 "AmountTooLarge", values="distinct")
+    expect_error(b, "vector_err_rs_c6", [L1(2), RS(6, -1)], (5,), "f64", "AmountTooLarge",
+                 values="distinct")
+    expect_error(b, "vector_err_first_ln", [LN(1, 2, 0)], (5,), "f32", "NotStructured")
+    expect_error(b, "scalar_err_ln", [L1(1), LN(1, 2, 0)], (), "f32", "DimOutOfRange")
+    # n="fro" on 4 or more dimensions: torch.norm calls linalg.matrix_norm, which raises, even
+    # with amount 0; the amount and the dtype are checked first.
+    expect_error(b, "fro_err_4d_c0", [LN(0, "fro", 0)], (4, 3, 2, 2), "f32", "UnsupportedNorm")
+    expect_error(b, "fro_err_4d_f0p5_dm1", [LN(0.5, "fro", -1)], (2, 3, 2, 2), "f64",
+                 "UnsupportedNorm")
+    expect_error(b, "fro_err_5d_c1", [LN(1, "fro", 1)], (2, 2, 2, 3, 2), "f32",
+                 "UnsupportedNorm")
+    expect_error(b, "fro_err_4d_container", [L1(0.5), LN(0.0, "fro", 0)], (3, 2, 2, 2), "f32",
+                 "UnsupportedNorm", values="distinct")
+    expect_error(b, "fro_err_4d_i64", [LN(0, "fro", 0)], (4, 3, 2, 2), "i64", "UnsupportedKind",
+                 values="distinct")
+    expect_error(b, "fro_err_4d_c5", [LN(5, "fro", 0)], (4, 3, 2, 2), "f32", "AmountTooLarge")
+    # Custom masks with NaN payloads on a first pruning (default mask of ones), every float
+    # kind against every other; `tests/parity.rs` also checks `compute_mask_on_ones` on them.
+    for mask_kind, dtype, shape in [
+        ("f32", "f32", (70,)), ("f64", "f64", (7, 10)), ("bf16", "bf16", (70,)),
+        ("f16", "f16", (7, 10)), ("f64", "f32", (70,)), ("f32", "bf16", (7, 10)),
+        ("bf16", "f32", (70,)), ("f16", "bf16", (70,)), ("f32", "f16", (70,)),
+        ("bf16", "f64", (7, 10)), ("bf16", "bf16", (5,)), ("f32", "f32", (5,)),
+    ]:
+        b.single(f"custom_nan_{mask_kind}_{dtype}_{tag(shape)}", CUSTOM, shape, dtype,
+                 custom_kind=f"nan_{mask_kind}")
+
+
 def container_cases(b):
     specs = [
         # (methods, shape, dtype, values)
@@ -622,6 +796,177 @@ def container_cases(b):
                     start_in_container=True, default=default, default_dtype=ddtype)
 
 
+# --------------------------------------------------------------------------------------------
+# Large tensors: above the 32768 entries where tch-prune selects in linear time, with
+# scores tied exactly at the threshold. These cases depend on how `topk` picks among ties on
+# purpose (the crate must hand such tensors to the same `topk`), so they run with the real
+# `torch.topk`, not the tie checker, and draw from their own generator (`LARGE_SEED`), leaving
+# the other cases' draws alone.
+
+LARGE_SEED = 9
+
+
+def _compact(tensor):
+    """`(stored, cast)`: the tensor in `uint8` or `int8` when that holds it bit for bit (0/1
+    masks, small integer scores without -0.0), with the dtype name to convert it back to;
+    otherwise the tensor itself and `None`."""
+    if tensor.dtype not in (torch.float32, torch.float64):
+        return tensor, None
+    name = {torch.float32: "f32", torch.float64: "f64"}[tensor.dtype]
+    bits = torch.int32 if tensor.dtype == torch.float32 else torch.int64
+    for small in (torch.uint8, torch.int8):
+        info = torch.iinfo(small)
+        if not bool(((tensor == tensor.round()) & (tensor >= info.min) & (tensor <= info.max)).all()):
+            continue
+        stored = tensor.to(small)
+        if torch.equal(stored.to(tensor.dtype).view(bits), tensor.view(bits)):
+            return stored.contiguous(), name
+    return tensor, None
+
+
+def _add_large(b, case_id, methods, container, start_in_container, shape, dtype, steps, note):
+    """Records a case computed by the caller: `steps` is a list of dicts of tensors keyed by
+    `importance`, `default_mask`, `mask`, one per step (one for a single method)."""
+    b._unique(case_id)
+    cast = {}
+    for i, tensors in enumerate(steps):
+        prefix = f"{case_id}.step{i}" if container else case_id
+        for name, tensor in tensors.items():
+            stored, dtype_name = _compact(snapshot(tensor))
+            key = f"{prefix}.{name}"
+            b.tensors[key] = stored
+            if dtype_name is not None:
+                cast[key[len(case_id) + 1:]] = dtype_name
+    b.cases.append({
+        "id": case_id, "methods": methods, "container": container,
+        "start_in_container": start_in_container, "shape": list(shape), "dtype": dtype,
+        "note": note, "cast": cast,
+    })
+
+
+def _large_single(b, case_id, spec, importance, default, note):
+    m = build(spec)
+    seed_for(spec)
+    mask = m.compute_mask(importance, default_mask=default.clone())
+    _add_large(b, case_id, [spec], False, False, importance.shape,
+               str(importance.dtype).replace("torch.", ""),
+               [{"importance": importance, "default_mask": default, "mask": mask}], note)
+
+
+def _large_container(b, case_id, specs, orig, default, start_in_container, note):
+    """Repeated pruning as in `Builder.container`: importance_i = mask_{i-1} * orig."""
+    prev, container, steps = default, None, []
+    for i, spec in enumerate(specs):
+        m = build(spec)
+        importance = orig if i == 0 else prev.to(dtype=orig.dtype) * orig
+        default_mask = snapshot(prev)
+        if spec["method"] == "l1_unstructured":
+            # Every magnitude step of these cases is meant to straddle ties.
+            whole = i == 0 and not start_in_container
+            scores = importance.abs() if whole else importance[default_mask == 1].abs()
+            k = prune._compute_nparams_toprune(spec["amount"], scores.numel())
+            assert _straddles(scores, k, False), (case_id, i)
+        seed_for(spec)
+        if i == 0 and not start_in_container:
+            mask = m.compute_mask(importance, default_mask=default_mask.clone())
+            container = prune.PruningContainer(m)
+        else:
+            if container is None:
+                container = prune.PruningContainer(m)
+            else:
+                container.add_pruning_method(m)
+            mask = container.compute_mask(importance, default_mask=default_mask.clone())
+        steps.append({"importance": importance, "default_mask": default_mask, "mask": mask})
+        prev = mask
+    _add_large(b, case_id, specs, True, start_in_container, orig.shape,
+               str(orig.dtype).replace("torch.", ""), steps, note)
+
+
+def _straddles(scores, k, largest):
+    """Whether the `k` smallest (largest) scores end among tied scores, some left unselected."""
+    flat = scores.reshape(-1)
+    threshold = _real_topk(flat, k, largest=largest).values[-1]
+    up_to = (flat >= threshold) if largest else (flat <= threshold)
+    return int(up_to.sum()) > k
+
+
+def large_tensor_cases(b):
+    torch.topk = _real_topk
+    try:
+        _large_tensor_cases(b, np.random.default_rng(LARGE_SEED))
+    finally:
+        torch.topk = _checked_topk
+
+
+def _large_tensor_cases(b, rng):
+    shape = (180, 200)  # 36,000 entries
+    n = shape[0] * shape[1]
+
+    def levels(dtype):
+        # Integers -8..8: every magnitude shared by thousands of entries.
+        return torch.tensor(rng.integers(-8, 9, n), dtype=dtype).reshape(shape)
+
+    def after_remove(dtype, shape=shape):
+        # Weights after prune + remove: half of them exactly zero, -0.0 where they were negative.
+        w = torch.tensor(rng.standard_normal(int(np.prod(shape))) * 0.05, dtype=dtype)
+        keep = torch.tensor(rng.permutation(w.numel()) % 2, dtype=dtype)
+        return (w * keep).reshape(shape)
+
+    # Single L1 method: ties straddle the threshold (importance on 17 levels; and weights with
+    # half of them zero, the zeros straddling it), f32 and f64, other default masks.
+    for dtype, amount in [(torch.float32, 0.3), (torch.float64, 12345)]:
+        tag_ = "f32" if dtype == torch.float32 else "f64"
+        t = levels(dtype)
+        assert _straddles(t.abs(), prune._compute_nparams_toprune(amount, n), False)
+        _large_single(b, f"large_l1_levels_{tag_}_{tag(amount)}", L1(amount), t,
+                      torch.ones(shape, dtype=dtype), "magnitudes tie at the threshold")
+    t = after_remove(torch.float32)
+    assert _straddles(t.abs(), round(0.3 * n), False)
+    _large_single(b, "large_l1_zeros_f32_f0p3", L1(0.3), t,
+                  make_default(shape, "zeros", torch.float32, rng),
+                  "half the importance exactly zero (+-0.0), 30 % pruned: zeros straddle")
+    # Prune, remove, prune again (step 0: the zeros of the removed pruning straddle), then once
+    # more through the container (zeros left in the slice mask == 1 straddle again). In f64 the
+    # first amount is small (`k * 64 <= n`: topk's heap branch) and the slice of step 1 is
+    # above 32,768 entries.
+    for dtype, shape_, first in [(torch.float32, shape, 0.3), (torch.float64, (166, 200), 0.01)]:
+        tag_ = "f32" if dtype == torch.float32 else "f64"
+        orig = after_remove(dtype, shape_)
+        _large_container(b, f"large_prune_remove_prune_{tag_}", [L1(first), L1(0.2)], orig,
+                         torch.ones(shape_, dtype=dtype), False,
+                         "orig = weights after prune(0.5) + remove; zeros straddle each step")
+    # The container's slice with ties, from a mask with entries 0, 0.5, 1 and 2.
+    t = levels(torch.float32)
+    _large_container(b, "large_container_levels_nonbinary_f32", [L1(0.4)], t,
+                     make_default(shape, "nonbinary", torch.float32, rng), True,
+                     "importance on 17 levels; slice mask == 1 straddles")
+    # Seeded RandomUnstructured (PyTorch's rand_like at every size).
+    seeds = [int(s) for s in rng.integers(0, 2**31 - 1, 4)]
+    z32 = torch.zeros(shape, dtype=torch.float32)
+    _large_single(b, "large_ru_f32_f0p3", dict(RU(0.3), seed=seeds[0]), z32,
+                  torch.ones(shape), "seeded draws of a large tensor")
+    z64 = torch.zeros((170, 200), dtype=torch.float64)
+    _large_single(b, "large_ru_f64_f0p5", dict(RU(0.5), seed=seeds[1]), z64,
+                  make_default((170, 200), "zeros", torch.float64, rng),
+                  "seeded draws of a large tensor, default mask with zeros")
+    # float32 draws are multiples of 2^-24: among 36,000 some are equal. A count ending on
+    # such a pair prunes one of the two: topk's choice.
+    torch.manual_seed(seeds[2])
+    draws = torch.rand_like(z32).reshape(-1)
+    ordered = torch.sort(draws, descending=True).values
+    tied = torch.nonzero(ordered[1:] == ordered[:-1]).reshape(-1)
+    k = int(tied[len(tied) // 2]) + 1
+    assert _straddles(draws, k, True)
+    _large_single(b, f"large_ru_tied_draws_f32_c{k}", dict(RU(k), seed=seeds[2]), z32,
+                  torch.ones(shape), "count ends on two equal draws")
+    # Random pruning inside the container on a slice above 32,768 entries.
+    shape_ = (210, 200)
+    _large_container(b, "large_container_ru_ru_f32", [dict(RU(0.2), seed=seeds[3]),
+                                                      dict(RU(0.3), seed=seeds[3] + 1)],
+                     torch.zeros(shape_), torch.ones(shape_), False,
+                     "step 1 draws rand_like on a slice of 33,600 entries")
+
+
 def main():
     torch.set_default_dtype(torch.float32)
     b = Builder()
@@ -629,6 +974,8 @@ def main():
     structured_cases(b)
     identity_and_custom_cases(b)
     container_cases(b)
+    large_tensor_cases(b)
+    exactness_cases(b)
 
     # RNG probes: `torch.rand(8, dtype)` right after `torch.manual_seed(0)`. The CPU stream of
     # float16/bfloat16 draws changed between torch 2.11 and 2.13, so the Rust test compares its

@@ -6,7 +6,7 @@ use std::path::Path;
 use tch::Tensor;
 
 use crate::error::{PruneError, Result};
-use crate::method::{check_same_shape, Identity};
+use crate::method::{check_same_shape, check_writable, to_kind_copy, Identity};
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
 use crate::reparam::{mask_name, orig_name};
@@ -23,14 +23,21 @@ impl<M: Prunable> PrunedModel<M> {
     /// history (the methods are not part of a checkpoint). PyTorch itself needs
     /// `prune.identity` on every such parameter before `load_state_dict`.
     ///
-    /// Values are copied into the existing tensors (their identity is kept, so optimizers stay
-    /// valid); masks take the kind stored in the file.
+    /// Values are copied into the model's own tensors, as `load_state_dict` copies them: each
+    /// tensor keeps its identity (so optimizers stay valid), its kind, device and
+    /// `requires_grad`, and an entry stored in another kind is converted to it (an `f64` file
+    /// into an `f32` model gives `f32` values; a float entry for an integer tensor is
+    /// truncated). New masks have the parameter's kind, as after `prune.identity`, whatever kind
+    /// the file stores them in (bool, `u8`, `f64`, ...).
     ///
     /// # Errors
     /// [`PruneError::CheckpointMismatch`] naming the missing and unexpected keys,
-    /// [`PruneError::ShapeMismatch`] for an entry of the wrong shape, the errors of
-    /// [`apply`](Self::apply), and libtorch's when the file cannot be read. Nothing changes on
-    /// error.
+    /// [`PruneError::ShapeMismatch`] for an entry of the wrong shape,
+    /// [`PruneError::InternalOverlap`] for a variable that cannot be written in place (an
+    /// expanded tensor), the errors of [`apply`](Self::apply), and libtorch's when the file
+    /// cannot be read. Everything is checked before anything changes: on error the model, its
+    /// `VarStore` (every variable's kind, shape and values) and its pruning state are as
+    /// before.
     ///
     /// ```
     /// use tch::{nn, Device};
@@ -96,37 +103,58 @@ impl<M: Prunable> PrunedModel<M> {
         if !missing.is_empty() || !unexpected.is_empty() {
             return Err(PruneError::CheckpointMismatch { missing, unexpected });
         }
-        // Shapes of everything that exists now (new masks have the parameter's shape).
+        // Every check before any change, variables in name order: shapes (new masks have the
+        // parameter's shape), then that every destination can be written in place.
+        let mut pending = Vec::with_capacity(to_prune.len());
+        let mut copies = Vec::with_capacity(expected.len());
         {
             let vars = self.vars();
-            for (name, var) in vars.named_variables.iter() {
-                let key = if to_prune.contains(name) { orig_name(name) } else { name.clone() };
-                check_same_shape("checkpoint entry", &var.size(), &entries[&key])?;
+            let mut variables: Vec<(&String, &Tensor)> = vars.named_variables.iter().collect();
+            variables.sort_unstable_by_key(|(name, _)| *name);
+            let key = |name: &String| {
+                if to_prune.contains(name) {
+                    orig_name(name)
+                } else {
+                    name.clone()
+                }
+            };
+            for &(name, var) in &variables {
+                check_same_shape("checkpoint entry", &var.size(), &entries[&key(name)])?;
                 if to_prune.contains(name) {
                     check_same_shape("checkpoint entry", &var.size(), &entries[&mask_name(name)])?;
                 }
             }
+            for &(name, var) in &variables {
+                check_writable(name, var)?;
+                // The value in the variable's kind and on its device, as `copy_` converts it.
+                copies.push((var.shallow_clone(), converted(&entries[&key(name)], var)?));
+            }
+        }
+        for base in &to_prune {
+            let mut step = self.prepare(base, Box::new(Identity), None)?;
+            // `prune.identity` makes a mask of ones of the parameter's kind, and
+            // `load_state_dict` copies the file's mask into it.
+            let mask = entries[&mask_name(base)].f_detach()?.f_to_device(step.mask.device())?;
+            step.mask = to_kind_copy(&mask, step.mask.kind())?;
+            pending.push(step);
         }
 
-        let mut pending = Vec::with_capacity(to_prune.len());
-        for base in &to_prune {
-            pending.push(self.prepare(base, Box::new(Identity), None)?);
-        }
+        // Cannot fail: the reparametrizations, then copies between tensors of one shape, kind
+        // and device into destinations checked above.
         self.commit(pending);
-        {
-            let vars = self.vars();
-            tch::no_grad(|| -> Result<()> {
-                for (name, var) in vars.named_variables.iter() {
-                    let src = &entries[name];
-                    let mut dst = var.shallow_clone();
-                    if dst.kind() != src.kind() {
-                        dst.f_set_data(&dst.f_to_kind(src.kind())?)?;
-                    }
-                    dst.f_copy_(src)?;
-                }
-                Ok(())
-            })?;
-        }
+        tch::no_grad(|| -> Result<()> {
+            for (mut dst, value) in copies {
+                dst.f_copy_(&value)?;
+            }
+            Ok(())
+        })?;
         self.refresh()
     }
+}
+
+/// `src` in `like`'s kind and on its device (PyTorch's `copy_` conversion: float to integer
+/// truncates, non-zero to bool is `true`), without autograd history.
+fn converted(src: &Tensor, like: &Tensor) -> Result<Tensor> {
+    let src = src.f_detach()?.f_to_device(like.device())?;
+    Ok(src.f_to_kind(like.kind())?)
 }

@@ -8,8 +8,8 @@ use tch::Tensor;
 
 use crate::error::{PruneError, Result};
 use crate::method::{
-    alive_channels, check_same_shape, normalize_dim, to_kind_copy, true_positions, PruningMethod,
-    PruningType,
+    alive_channels, check_dense, check_layout, check_same_shape, normalize_dim, to_kind_copy,
+    true_positions, PruningMethod, PruningType,
 };
 use crate::select;
 
@@ -21,7 +21,10 @@ use crate::select;
 ///
 /// * [`PruningType::Unstructured`]: the flat vector of entries whose mask is exactly 1, so a
 ///   fraction is a fraction of the remaining entries and a count larger than them is an error;
-/// * [`PruningType::Structured`]: the channels along `dim` whose mask is not entirely zero;
+/// * [`PruningType::Structured`]: the channels along `dim` whose mask is not entirely zero. A
+///   1-D tensor (a bias pruned before) is handed over as PyTorch does, as one row `[1, n]`
+///   (`[0, n]` when its mask is all zero): with `dim` 0 the whole vector is one channel, with
+///   `dim` -1 each entry is one;
 /// * [`PruningType::Global`]: the whole tensor.
 ///
 /// ```
@@ -45,7 +48,7 @@ use crate::select;
 /// ```
 ///
 /// Unlike PyTorch, the container never writes into the caller's `default_mask` (PyTorch does
-/// when its kind equals the importance kind, spec bug B5), and it has no tensor name: at the
+/// when its kind equals the importance kind), and it has no tensor name: at the
 /// model level each pruned parameter owns its own container, so PyTorch's "wrong tensor name"
 /// check cannot fail. Only pruning methods can be added (PyTorch's `TypeError` for `10` or
 /// `"ugh"` is a compile error here):
@@ -153,10 +156,11 @@ impl PruningContainer {
     /// # Errors
     /// [`PruneError::EmptyContainer`]; [`PruneError::ShapeMismatch`] when the two tensors
     /// differ in shape, or when the method's mask does not have the shape of the slice it was
-    /// given (PyTorch: a `RuntimeError` from the write-back); [`PruneError::DimOutOfRange`] /
-    /// [`PruneError::NotStructured`] for a structured method whose `dim` does not fit; and
-    /// whatever the last method returns (for example [`PruneError::AmountTooLarge`] when a count
-    /// exceeds the remaining units).
+    /// given (PyTorch: a `RuntimeError` from the write-back); [`PruneError::DimOutOfRange`]
+    /// for a structured method whose `dim` does not fit (on a 1-D tensor anything but 0 and -1,
+    /// on a 0-D tensor any `dim`); [`PruneError::UnsupportedLayout`] for a sparse or MKL-DNN
+    /// tensor (or mask returned by the method); and whatever the last method returns (for
+    /// example [`PruneError::AmountTooLarge`] when a count exceeds the remaining units).
     ///
     /// PyTorch equivalent: `container.compute_mask(t, default_mask)`.
     pub fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
@@ -189,7 +193,9 @@ impl PruningContainer {
         default_mask: Option<&Tensor>,
         importance_scores: Option<&Tensor>,
     ) -> Result<Tensor> {
+        check_layout("t", t)?;
         let importance = importance_scores.unwrap_or(t);
+        check_layout("importance_scores", importance)?;
         check_same_shape("importance_scores", &t.size(), importance)?;
         let mask = match default_mask {
             Some(mask) => self.compute_mask(importance, mask)?,
@@ -206,12 +212,13 @@ pub(crate) fn combine_masks(
     t: &Tensor,
     mask: &Tensor,
 ) -> Result<Tensor> {
+    check_dense(t, mask)?;
     check_same_shape("default_mask", &t.size(), mask)?;
     match method.pruning_type() {
         PruningType::Unstructured => {
             // Magnitude pruning of large CPU tensors: select among the available entries in
-            // place (no `masked_select` / `masked_scatter_` round trip); same result, see
-            // `crate::select` for ties.
+            // place (no `masked_select` / `masked_scatter_` round trip); same result. Where
+            // tied scores straddle the threshold it declines and `topk` runs on the slice below.
             if let Some(amount) = method.magnitude_amount() {
                 if let Some(new_mask) = select::masked_smallest(t, mask, amount)? {
                     return Ok(new_mask);
@@ -223,14 +230,14 @@ pub(crate) fn combine_masks(
             let slice = t.f_masked_select(&available)?;
             let partial = method.compute_mask(&slice, &mask.f_masked_select(&available)?)?;
             // `masked_scatter_` would silently take the first entries of a larger mask.
-            check_same_shape("mask", &slice.size(), &partial)?;
+            check_partial(&slice, &partial)?;
             _ = new_mask.f_masked_scatter_(&available, &partial.f_to_kind(new_mask.kind())?)?;
             Ok(new_mask)
         }
         PruningType::Structured { dim } => {
             let ndim = t.dim() as i64;
             if ndim < 2 {
-                return Err(PruneError::NotStructured { shape: t.size() });
+                return combine_vector(method, dim, t, mask);
             }
             let dim = normalize_dim(dim, ndim)?;
             // A channel is pruned only when its whole mask sums to zero: one pass over a CPU
@@ -257,22 +264,56 @@ pub(crate) fn combine_masks(
             let Some(channels) = channels else {
                 // Every channel is alive: the slice is the whole tensor, skip the copies.
                 let partial = method.compute_mask(t, mask)?;
-                check_same_shape("mask", &t.size(), &partial)?;
+                check_partial(t, &partial)?;
                 return converted_copy(partial, mask, t.kind());
             };
             let mut new_mask = to_kind_copy(mask, t.kind())?;
             let slice = t.f_index_select(dim, &channels)?;
             let partial = method.compute_mask(&slice, &mask.f_index_select(dim, &channels)?)?;
-            check_same_shape("mask", &slice.size(), &partial)?;
+            check_partial(&slice, &partial)?;
             _ = new_mask.f_index_copy_(dim, &channels, &partial.f_to_kind(new_mask.kind())?)?;
             Ok(new_mask)
         }
         PruningType::Global => {
             let partial = method.compute_mask(t, mask)?;
-            check_same_shape("mask", &t.size(), &partial)?;
+            check_partial(t, &partial)?;
             converted_copy(partial, mask, t.kind())
         }
     }
+}
+
+/// A structured method on a tensor of fewer than two dimensions, as PyTorch's `_combine_masks`
+/// slices it: `dim` is resolved against the tensor (only 0 and -1 fit a vector; PyTorch's
+/// `IndexError` otherwise, and always for a 0-D tensor), and `mask.sum(dim=[])` sums *every*
+/// entry, so the slice is the whole vector as one row, `[1, n]`, or no row, `[0, n]`, when the
+/// mask sums to zero. The method sees a 2-D tensor and applies its own `dim` to it: with 0 the
+/// vector is one channel, with -1 each entry is one. A `[0, n]` slice still runs the method
+/// (its checks, its random draws) and writes nothing back.
+fn combine_vector(
+    method: &dyn PruningMethod,
+    dim: i64,
+    t: &Tensor,
+    mask: &Tensor,
+) -> Result<Tensor> {
+    normalize_dim(dim, t.dim() as i64)?;
+    let n = t.numel() as i64;
+    let everything: &[i64] = &[];
+    let alive = mask.f_sum_dim_intlist(everything, false, None)?.f_double_value(&[])? != 0.0;
+    let rows = i64::from(alive);
+    let slice = t.f_reshape([1, n])?.f_narrow(0, 0, rows)?;
+    let partial = method.compute_mask(&slice, &mask.f_reshape([1, n])?.f_narrow(0, 0, rows)?)?;
+    check_partial(&slice, &partial)?;
+    if alive {
+        converted_copy(partial.f_reshape([n])?, mask, t.kind())
+    } else {
+        to_kind_copy(mask, t.kind())
+    }
+}
+
+/// The mask a method computed for `slice`: dense, and of the slice's shape.
+fn check_partial(slice: &Tensor, partial: &Tensor) -> Result<()> {
+    check_layout("mask", partial)?;
+    check_same_shape("mask", &slice.size(), partial)
 }
 
 /// `partial` in `kind`, as a tensor that shares no storage with the caller's `mask` (a method

@@ -2,7 +2,7 @@
 
 use tch::{Kind, TchError};
 
-use crate::method::PruningType;
+use crate::method::{Norm, PruningType};
 
 /// Everything that can go wrong in `tch-prune`.
 ///
@@ -11,7 +11,7 @@ use crate::method::PruningType;
 /// A call that returns an error leaves its inputs (tensors, masks, models) exactly as they were.
 ///
 /// PyTorch raises `TypeError`, `ValueError`, `IndexError`, `AttributeError` or an assertion for
-/// these conditions (see the spec, §10); the mapping is given on each variant. Conditions that
+/// these conditions; the mapping is given on each variant. Conditions that
 /// PyTorch checks at run time but Rust's types rule out (an amount that is a string, a method
 /// that is not a pruning method, a structured method without `dim`, an unknown pruning type)
 /// have no variant.
@@ -88,6 +88,36 @@ pub enum PruneError {
     InvalidNorm {
         /// The order that was given.
         value: f64,
+    },
+
+    /// `n = "fro"` ([`Norm::Fro`]) on a tensor of 4 or more dimensions: PyTorch's
+    /// `torch.norm(t, p="fro", dim=dims)` is the 2-norm only over at most two dims, and with
+    /// three or more it calls `linalg.matrix_norm`, which raises. PyTorch: `RuntimeError`
+    /// (`linalg.matrix_norm: dim must be a 2-tuple`), even when nothing is pruned.
+    #[error(
+        "n: the {norm} norm needs a tensor of at most {max_ndim} dimensions, got shape {shape:?}"
+    )]
+    UnsupportedNorm {
+        /// The norm that was given.
+        norm: Norm,
+        /// Shape of the tensor it was asked to rank.
+        shape: Vec<i64>,
+        /// The most dimensions that norm accepts.
+        max_ndim: i64,
+    },
+
+    /// A tensor that is not dense: sparse (COO, CSR, CSC, BSR, BSC) or MKL-DNN. Pruning reads,
+    /// compares and writes tensors entry by entry, which needs the strided layout. PyTorch
+    /// raises a `NotImplementedError`, `RuntimeError` or `TypeError` from libtorch, depending on
+    /// the method and layout (its `Identity` and `CustomFromMask` happen to accept a CSR
+    /// tensor given to `prune` directly; here every entry point refuses all of them).
+    #[error("{parameter}: tensors with layout {layout:?} are not supported; expected a dense (strided) tensor")]
+    UnsupportedLayout {
+        /// The tensor at fault: an argument (`"importance_scores"`, `"default_mask"`,
+        /// `"mask"`, ...) or the `VarStore` name of a parameter.
+        parameter: String,
+        /// Its layout ([`tch::Layout::NumOptions`] for a layout tch has no name for).
+        layout: tch::Layout,
     },
 
     /// A method cannot score a tensor of this kind (random or norm-based methods on integer
@@ -245,6 +275,36 @@ pub enum PruneError {
         parameter: String,
         /// The pruning error.
         source: Box<PruneError>,
+    },
+
+    /// A tensor that must be written in place has entries sharing memory (a stride of 0 along a
+    /// dimension longer than 1, as in an `expand`ed tensor), which libtorch refuses to write
+    /// into. Found before anything is written: a checkpoint entry's destination variable
+    /// ([`PrunedModel::load_pruned_checkpoint`](crate::PrunedModel::load_pruned_checkpoint)),
+    /// or a variable (or gradient) a [`HardMask`](crate::HardMask) multiplies in place.
+    /// PyTorch: `RuntimeError` from `copy_` / `mul_` ("more than one element of the written-to
+    /// tensor refers to a single memory location").
+    #[error("name: {name:?} cannot be written in place: its shape {shape:?} with strides {strides:?} makes entries share memory (a stride of 0 along a dimension longer than 1); give it its own storage first")]
+    InternalOverlap {
+        /// The variable (or `"<name>.grad"` for a gradient).
+        name: String,
+        /// Its shape.
+        shape: Vec<i64>,
+        /// Its strides.
+        strides: Vec<i64>,
+    },
+
+    /// A [`SparsityReport`](crate::SparsityReport) value a chart cannot draw: a sparsity
+    /// percentage outside `[0, 100]` or NaN (a report deserialized from untrusted data, or
+    /// edited by hand), or a PNG chart too large to allocate.
+    #[error("report: {field} is {value}; expected {expected}")]
+    InvalidReport {
+        /// The field at fault (`"parameters[2].sparsity_percent"`, `"sparsity_percent"`).
+        field: String,
+        /// The value it has.
+        value: f64,
+        /// What it must be.
+        expected: &'static str,
     },
 
     /// A file could not be read or written (a recipe, a chart).

@@ -4,7 +4,8 @@ use tch::Tensor;
 
 use crate::error::{PruneError, Result};
 use crate::method::{
-    check_same_shape, compact, contiguous_copy, CustomFromMask, PruningMethod, PruningType,
+    check_layout, check_same_shape, compact, contiguous_copy, CustomFromMask, PruningMethod,
+    PruningType,
 };
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
@@ -18,11 +19,14 @@ impl<M: Prunable> PrunedModel<M> {
     ///
     /// `importance_scores` pairs parameter names with score tensors of the parameter's shape;
     /// parameters without scores are ranked by their current value (`orig * mask` when already
-    /// pruned). Each parameter records a [`CustomFromMask`] step in its history, as in PyTorch.
+    /// pruned). Scores for names that are not listed are ignored, as in PyTorch, so one set of
+    /// scores serves any subset of the parameters. Each parameter records a [`CustomFromMask`]
+    /// step in its history, as in PyTorch.
     ///
     /// # Errors
     /// [`PruneError::EmptyParameterList`], [`PruneError::DuplicateParameter`],
-    /// [`PruneError::WrongPruningType`] for a structured or global method, the errors of
+    /// [`PruneError::WrongPruningType`] for a structured or global method,
+    /// [`PruneError::UnsupportedLayout`] for sparse or MKL-DNN scores, the errors of
     /// [`apply`](Self::apply) for each parameter, and the method's own (e.g.
     /// [`PruneError::AmountTooLarge`] when a count exceeds the remaining entries). Nothing
     /// changes on error, for any of the parameters.
@@ -62,7 +66,7 @@ impl<M: Prunable> PrunedModel<M> {
         method: impl PruningMethod,
         importance_scores: &[(&str, &Tensor)],
     ) -> Result<()> {
-        check_global_arguments(names, &method, importance_scores)?;
+        check_global_arguments(names, &method)?;
         // The parameters pruned for the first time, checked with one walk over the slots.
         let unpruned: Vec<&str> =
             names.iter().copied().filter(|name| self.position(name).is_none()).collect();
@@ -114,22 +118,14 @@ pub(crate) struct GlobalParam<'a> {
 }
 
 /// The argument checks of global pruning, done before anything is computed.
-pub(crate) fn check_global_arguments(
-    names: &[&str],
-    method: &dyn PruningMethod,
-    importance_scores: &[(&str, &Tensor)],
-) -> Result<()> {
+/// Scores for names that are not listed are not looked at (PyTorch ignores them too).
+pub(crate) fn check_global_arguments(names: &[&str], method: &dyn PruningMethod) -> Result<()> {
     if names.is_empty() {
         return Err(PruneError::EmptyParameterList);
     }
     for (i, name) in names.iter().enumerate() {
         if names[..i].contains(name) {
             return Err(PruneError::DuplicateParameter { name: name.to_string() });
-        }
-    }
-    for (name, _) in importance_scores {
-        if !names.contains(name) {
-            return Err(PruneError::UnknownParameter { name: name.to_string() });
         }
     }
     let found = method.pruning_type();
@@ -149,7 +145,8 @@ pub(crate) fn scores_for<'a>(
 
 /// PyTorch's global step for every parameter: its current mask, in the scores' kind, with the
 /// entries `method` selects across all parameters zeroed. Magnitude methods on CPU `f32`
-/// tensors select with per-tensor histograms (`crate::select`), reading the tensors in place;
+/// tensors select with per-tensor histograms (`crate::select`), reading the tensors in place
+/// (where tied scores straddle the threshold, `topk` on PyTorch's concatenation decides);
 /// anything else runs PyTorch's algorithm on the concatenated tensors.
 pub(crate) fn global_masks(
     params: &[GlobalParam<'_>],
@@ -157,6 +154,7 @@ pub(crate) fn global_masks(
 ) -> Result<Vec<Tensor>> {
     for p in params {
         if let Some(scores) = p.scores {
+            check_layout("importance_scores", scores)?;
             check_same_shape("importance_scores", &p.values.size(), scores)?;
         }
     }
@@ -212,7 +210,7 @@ fn global_masks_concatenated(
         let shape = p.values.size();
         let size: i64 = shape.iter().product();
         // A copy per parameter: no mask keeps the whole vector alive (PyTorch's does,
-        // issues #34257 / #49332).
+        // pytorch/pytorch#34257 and #49332).
         let slice = final_mask.f_narrow(0, offset, size)?.f_reshape(shape.as_slice())?;
         finals.push(contiguous_copy(&slice)?);
         offset += size;

@@ -7,14 +7,55 @@
 //! slices instead. Every borrow goes through the two functions below, which check what makes
 //! it sound: the tensor is on the CPU, dense and contiguous, of the element type asked for, and
 //! stays alive (borrowed) for as long as the slice.
+//!
+//! [`layout`] tells dense tensors from sparse and MKL-DNN ones without calling what panics on
+//! the latter; every public entry point checks it first (`check_layout`), and the borrows check
+//! it again.
 #![allow(unsafe_code)]
 
 use tch::kind::Element;
-use tch::{Device, Tensor};
+use tch::{Device, Layout, Tensor};
 
-/// Whether `t`'s storage can be viewed as a `[T]` of `t.numel()` elements.
+/// The layout of `t`, found without any call that panics on a sparse or MKL-DNN tensor
+/// (`data_ptr`, `is_contiguous` and `stride` do; tch has no layout getter): MKL-DNN and sparse
+/// COO by their flags, then `sparse_dim`, which is 0 for a strided tensor and positive for a
+/// compressed one (CSR, CSC, BSR, BSC). [`Layout::NumOptions`] stands for a layout tch cannot
+/// name.
+pub(crate) fn layout(t: &Tensor) -> Layout {
+    if t.is_mkldnn() {
+        return Layout::Mkldnn;
+    }
+    if t.is_sparse() {
+        return Layout::Sparse;
+    }
+    match t.f_sparse_dim() {
+        Ok(0) => Layout::Strided,
+        Ok(_) => compressed_layout(t),
+        Err(_) => Layout::NumOptions,
+    }
+}
+
+/// Which compressed layout `t` has (it has one): row indices or column indices, and values
+/// with or without block dimensions. Only runs on the way to an error.
+fn compressed_layout(t: &Tensor) -> Layout {
+    let rows = t.f_crow_indices().is_ok();
+    let dense_dim = t.f_dense_dim().unwrap_or(0);
+    let blocks = t.f_values().is_ok_and(|v| v.dim() as i64 > 1 + dense_dim);
+    match (rows, blocks) {
+        (true, false) => Layout::SparseCsr,
+        (true, true) => Layout::SparseBsr,
+        (false, false) => Layout::SparseCsc,
+        (false, true) => Layout::SparseBsc,
+    }
+}
+
+/// Whether `t`'s storage can be viewed as a `[T]` of `t.numel()` elements (the layout first:
+/// `is_contiguous` panics on a compressed sparse tensor).
 fn viewable<T: Element>(t: &Tensor) -> bool {
-    t.device() == Device::Cpu && t.kind() == T::KIND && t.is_contiguous() && !t.is_sparse()
+    layout(t) == Layout::Strided
+        && t.device() == Device::Cpu
+        && t.kind() == T::KIND
+        && t.is_contiguous()
 }
 
 /// Calls `f` with the elements of `t` in row-major order, or returns `None` when `t` is not a

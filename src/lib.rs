@@ -1,8 +1,8 @@
 //! # tch-prune
 //!
 //! PyTorch's `torch.nn.utils.prune` for [`tch`]: the same pruning methods, the same masks (bit
-//! for bit, seeded random methods included; see below for large CPU tensors) and the same
-//! names, with typed errors.
+//! for bit at every size, seeded random methods included) and the same names, with typed
+//! errors.
 //!
 //! ## Quick start
 //!
@@ -45,7 +45,7 @@
 //!   reached (`nn::seq()`, LSTM/GRU, TorchScript `TrainableCModule`): masks multiplied into the
 //!   `VarStore` tensors in place, and an optimizer wrapper that keeps pruned weights at zero.
 //! * [`SparsityReport`]: per-parameter and global sparsity as data (serde), an aligned text
-//!   table and a bar chart (SVG; PNG with the `plot-png` feature).
+//!   table and a bar chart (SVG with the `plot` feature, PNG with `plot-png`).
 //! * [`PruningRecipe`]: a pruning plan in JSON or TOML (steps selecting parameters by glob
 //!   pattern and/or [`LayerKind`], each with a [`RecipeMethod`]), applied in one call that
 //!   changes nothing on error; steps with a `schedule` instead of an amount come back as
@@ -65,13 +65,15 @@
 //! offered, a container never modifies the caller's mask, and custom masks follow the device of
 //! the mask they combine with.
 //!
-//! On CPU tensors of 32768 entries or more, selection runs in linear time instead of a full
-//! `topk` ([`FAST_PATH_MIN_NUMEL`]): the same masks, except that entries tied exactly at the
-//! threshold go lowest index first (`topk` leaves that unspecified). [`RandomUnstructured`]
-//! there draws three seeds and hashes entry indices instead of one `rand_like` draw per entry
-//! ([`RANDOM_FAST_PATH_MIN_NUMEL`]): uniform, exact and reproducible under `tch::manual_seed`,
-//! but not PyTorch's seeded mask unless built
-//! [`with_pytorch_draws`](RandomUnstructured::with_pytorch_draws).
+//! On large CPU tensors (32768 entries or more) the `k` entries to prune are found in linear
+//! time instead of by `topk`'s sort, with the same result: where tied scores straddle the
+//! threshold (only some of the tied entries are to go, as after prune, `remove`, prune, when
+//! every zeroed entry ties at 0), the tensor PyTorch would call `topk` on (the tensor, a
+//! container's still-unpruned slice, or global pruning's concatenation) goes to libtorch's
+//! `topk`, so ties resolve exactly as in PyTorch. [`RandomUnstructured`] draws `rand_like` as
+//! PyTorch does at every size; [`RandomUnstructured::with_hashed_draws`] gives up PyTorch's
+//! seeded masks for speed on large CPU tensors (keys hashed from entry indices: uniform, exact
+//! and reproducible under `tch::manual_seed`).
 // `unsafe` is denied everywhere but in `kernels`, the one module that reads tensor memory in
 // place for the selection kernels (see its documentation for why and how it is sound).
 #![deny(unsafe_code)]
@@ -112,7 +114,23 @@ pub use schedule::{
     ConstantSparsity, Cubic, FromFn, GradualPruner, ParameterSparsity, PolynomialDecay,
     PruneProgress, PruningSchedule, PruningScope, ScheduleConfig,
 };
-pub use select::{FAST_PATH_MIN_NUMEL, RANDOM_FAST_PATH_MIN_NUMEL};
+
+/// The `tch` this crate is built against, so that your code names exactly the same tensors,
+/// `VarStore`s and layers without a `tch` requirement of its own to keep in step with this
+/// crate's. A second, incompatible `tch` requirement cannot be resolved at all: each `tch`
+/// release comes with a `torch-sys` that links libtorch, and cargo allows one such package per
+/// build.
+///
+/// ```
+/// use tch_prune::tch::{Kind, Tensor};
+/// use tch_prune::{L1Unstructured, PruningMethod};
+///
+/// let w = Tensor::from_slice(&[0.5f32, -3.0, 1.0, 0.1]);
+/// let mask = L1Unstructured::new(2)?.compute_mask(&w, &w.ones_like())?;
+/// assert_eq!(mask.sum(Kind::Float).double_value(&[]), 2.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub use tch;
 
 /// Items the [`prunable!`] macro expands to; not part of the public API.
 #[doc(hidden)]

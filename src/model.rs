@@ -9,8 +9,8 @@ use tch::Tensor;
 use crate::container::PruningContainer;
 use crate::error::{PruneError, Result};
 use crate::method::{
-    check_same_shape, Amount, CustomFromMask, Identity, L1Unstructured, LnStructured, Norm,
-    PruningMethod, RandomStructured, RandomUnstructured,
+    check_layout, check_same_shape, Amount, CustomFromMask, Identity, L1Unstructured, LnStructured,
+    Norm, PruningMethod, RandomStructured, RandomUnstructured,
 };
 use crate::prunable::{push_child_slots, Prunable};
 use crate::reparam::{
@@ -131,8 +131,8 @@ impl<M: Prunable> PrunedModel<M> {
     /// node so that the gradient reaches `orig`). Inside `tch::no_grad` (evaluation), the
     /// product is computed once and reused for as long as neither `orig` nor the mask changes
     /// (tracked by libtorch's version counters, which every in-place write such as an
-    /// optimizer step or `VarStore::load` bumps), so a pruned model evaluates at the cost of
-    /// an unpruned one.
+    /// optimizer step or `VarStore::load` bumps, and by the storages themselves, which
+    /// `set_data` replaces), so a pruned model evaluates at the cost of an unpruned one.
     ///
     /// # Errors
     /// A libtorch error from the multiplication.
@@ -262,8 +262,9 @@ impl<M: Prunable> PrunedModel<M> {
     /// # Errors
     /// [`PruneError::UnknownParameter`], [`PruneError::SlotNotFound`],
     /// [`PruneError::SlotMismatch`], [`PruneError::NameTaken`], [`PruneError::ShapeMismatch`]
-    /// (importance scores, or a mask of the wrong shape from a custom method), and whatever
-    /// the method returns. Nothing changes on error.
+    /// (importance scores, or a mask of the wrong shape from a custom method),
+    /// [`PruneError::UnsupportedLayout`] (a sparse or MKL-DNN parameter, importance scores or
+    /// mask), and whatever the method returns. Nothing changes on error.
     ///
     /// PyTorch equivalent: `Method.apply(module, name, *args, importance_scores=...)`.
     pub fn apply(
@@ -287,10 +288,10 @@ impl<M: Prunable> PrunedModel<M> {
         self.apply(name, Identity, None)
     }
 
-    /// Prunes `amount` entries of `name` at random, drawn as [`RandomUnstructured`] draws them
-    /// (PyTorch's stream below [`RANDOM_FAST_PATH_MIN_NUMEL`](crate::RANDOM_FAST_PATH_MIN_NUMEL)
-    /// CPU entries; `apply(name, RandomUnstructured::new(a)?.with_pytorch_draws(), None)` for
-    /// PyTorch's stream at every size).
+    /// Prunes `amount` entries of `name` at random with PyTorch's draws (after
+    /// `tch::manual_seed(s)`, the mask PyTorch gives after `torch.manual_seed(s)`);
+    /// `apply(name, RandomUnstructured::new(a)?.with_hashed_draws(), None)` trades that for
+    /// speed on large CPU tensors ([`RandomUnstructured::with_hashed_draws`]).
     ///
     /// # Errors
     /// As [`apply`](Self::apply) and [`RandomUnstructured::new`].
@@ -426,6 +427,7 @@ impl<M: Prunable> PrunedModel<M> {
                         return Err(PruneError::NameTaken { name: name.into(), taken });
                     }
                 }
+                check_layout(name, &param)?;
                 params.push(param);
             }
             params
@@ -510,6 +512,7 @@ impl<M: Prunable> PrunedModel<M> {
         };
         let importance = match importance_scores {
             Some(scores) => {
+                check_layout("importance_scores", scores)?;
                 check_same_shape("importance_scores", &orig.size(), scores)?;
                 scores
             }
@@ -521,6 +524,7 @@ impl<M: Prunable> PrunedModel<M> {
                 crate::container::combine_masks(&*method, importance, &default_mask)
             }
         })?;
+        check_layout("mask", &mask)?;
         check_same_shape("mask", &orig.size(), &mask)?;
         if mask.device() != orig.device() {
             return Err(PruneError::DeviceMismatch {
@@ -623,9 +627,13 @@ fn grad_enabled() -> Result<bool> {
     Ok(probe.f_neg()?.requires_grad())
 }
 
-/// Whether two handles refer to the same variable (same storage, shape and strides).
+/// Whether two handles refer to the same variable (same storage, shape and strides). Dense
+/// tensors only: a sparse or MKL-DNN slot holds no variable (and has no data pointer).
 fn same_tensor(a: &Tensor, b: &Tensor) -> bool {
-    a.data_ptr() == b.data_ptr()
+    let dense = |t: &Tensor| crate::kernels::layout(t) == tch::Layout::Strided;
+    dense(a)
+        && dense(b)
+        && a.data_ptr() == b.data_ptr()
         && a.size() == b.size()
         && a.stride() == b.stride()
         && a.kind() == b.kind()

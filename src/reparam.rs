@@ -40,31 +40,62 @@ pub(crate) struct Reparametrization {
     pub(crate) cache: Option<(CacheKey, Tensor)>,
 }
 
-/// What a cached `orig * mask` depends on: the two tensors' storage and version counters.
-pub(crate) type CacheKey = [i64; 4];
+/// What a cached `orig * mask` was formed from: a detached alias of each tensor and its version
+/// counter at that time.
+///
+/// The aliases keep the two storages alive, so while the cache lives no other storage can be
+/// allocated at their addresses: a data pointer alone can be recycled (`orig.set_data(a)` then
+/// `orig.set_data(b)` frees the first storage, and `b`'s may land at its address with the same
+/// version), a live storage cannot. A tensor matches when it is still set to its alias (same
+/// storage, offset, shape and strides: libtorch's `is_set_to`), has the alias's kind, and its
+/// version counter has not moved (an in-place write: optimizer step, `VarStore::load`,
+/// `fill_`). After a `set_data` the old storage is freed at the next refresh, which replaces
+/// the key.
+#[derive(Debug)]
+pub(crate) struct CacheKey {
+    orig: Tensor,
+    orig_version: i64,
+    mask: Tensor,
+    mask_version: i64,
+}
+
+impl CacheKey {
+    fn new(orig: &Tensor, mask: &Tensor) -> Result<Self> {
+        Ok(Self {
+            orig: orig.f_detach()?,
+            orig_version: orig.f_internal_version()?,
+            mask: mask.f_detach()?,
+            mask_version: mask.f_internal_version()?,
+        })
+    }
+
+    /// Whether `orig` and `mask` hold exactly what the key saw (anything libtorch cannot
+    /// answer for, such as a sparse tensor, does not match).
+    fn matches(&self, orig: &Tensor, mask: &Tensor) -> bool {
+        let same = |t: &Tensor, alias: &Tensor, version: i64| {
+            t.f_kind().ok() == alias.f_kind().ok()
+                && t.f_is_set_to(alias).unwrap_or(false)
+                && t.f_internal_version().ok() == Some(version)
+        };
+        same(orig, &self.orig, self.orig_version) && same(mask, &self.mask, self.mask_version)
+    }
+}
 
 impl Reparametrization {
     pub(crate) fn new(name: String, orig: Tensor, mask: Tensor, history: PruningContainer) -> Self {
         Self { name, orig, mask, history, cache: None }
     }
 
-    fn cache_key(&self) -> Result<CacheKey> {
-        Ok([
-            self.orig.data_ptr() as i64,
-            self.orig.f_internal_version()?,
-            self.mask.data_ptr() as i64,
-            self.mask.f_internal_version()?,
-        ])
-    }
-
     /// `orig * mask` without autograd, reused while `orig` and the mask are unchanged.
     pub(crate) fn cached_effective(&mut self) -> Result<Tensor> {
-        let key = self.cache_key()?;
-        if let Some((cached_key, value)) = &self.cache {
-            if *cached_key == key {
+        if let Some((key, value)) = &self.cache {
+            if key.matches(&self.orig, &self.mask) {
                 return Ok(value.shallow_clone());
             }
         }
+        // Drop the old key first: its aliases would keep the old storages alive meanwhile.
+        self.cache = None;
+        let key = CacheKey::new(&self.orig, &self.mask)?;
         let value = tch::no_grad(|| effective(&self.orig, &self.mask))?;
         self.cache = Some((key, value.shallow_clone()));
         Ok(value)

@@ -17,7 +17,7 @@ use std::process::Command;
 
 use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{prunable, L1Unstructured, PrunedModel};
+use tch_prune::{prunable, L1Unstructured, PruneError, PrunedModel};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -272,5 +272,175 @@ fn pytorch_checkpoint_loads_into_rust() -> TestResult {
         model.history("fc1.weight").expect("pruned").iter().map(|m| format!("{m:?}")).collect();
     assert_eq!(history.len(), 2, "{history:?}");
     assert!(history[0].starts_with("Identity") && history[1].starts_with("L1Unstructured"));
+    Ok(())
+}
+
+/// The parameters `scripts/checkpoint_parity.py kinds` prunes (`PRUNE_RECIPE` again).
+const KINDS_PRUNED: [&str; 4] = TORCH_PRUNED;
+
+/// (c) A checkpoint stored in other kinds than the model's (masks as bool, f64, u8 and i64;
+/// originals and biases as f64, bf16 and i64) loads as PyTorch's `prune.identity` +
+/// `load_state_dict` loads it: every value is copied into the model's own tensor, which keeps
+/// its kind (f32) and its `requires_grad`, masks included; the values are PyTorch's bit for bit
+/// and so is the output. The crate used to take the file's kinds: f64 originals and biases (the
+/// next f32 forward panicked inside tch), masks of the file's kind, and an i64 entry for a
+/// trainable parameter failed half-way; in a frozen model it made the bias an i64 tensor.
+#[test]
+fn checkpoint_entries_take_the_model_kinds() -> TestResult {
+    require_python();
+    let dir = TempDir::new("kinds");
+    let report = run_script(&["kinds", dir.0.to_str().expect("utf-8 temp path")]);
+    assert!(report.starts_with("kinds:"), "{report}");
+    let model_path = dir.join("model.safetensors");
+    let file = read(&model_path);
+    let expected = read(&dir.join("expected.safetensors"));
+    let io = read(&dir.join("io.safetensors"));
+    assert!(file.values().filter(|t| t.kind() != Kind::Float).count() >= 8, "the script changed?");
+
+    for frozen in [false, true] {
+        let mut vs = VarStore::new(CPU);
+        let mut model = PrunedModel::new(Net::new(&vs), &vs);
+        if frozen {
+            vs.freeze();
+        }
+        let before: BTreeMap<String, usize> =
+            vs.variables().iter().map(|(k, t)| (k.clone(), t.data_ptr() as usize)).collect();
+        model.load_pruned_checkpoint(&model_path)?;
+
+        let mut listed: Vec<&str> = model.pruned_parameters().collect();
+        listed.sort_unstable();
+        assert_eq!(listed, KINDS_PRUNED);
+        assert_eq!(keys(&vs), expected.keys().cloned().collect::<BTreeSet<_>>());
+        for (name, tensor) in vs.variables() {
+            let want = &expected[&name];
+            assert_eq!(tensor.kind(), want.kind(), "{name}: kind (frozen: {frozen})");
+            assert_eq!(vals(&tensor), vals(want), "{name}: values (frozen: {frozen})");
+            let trainable = !name.ends_with("_mask") && !frozen;
+            assert_eq!(tensor.requires_grad(), trainable, "{name}: requires_grad");
+            let own = before.get(name.strip_suffix("_orig").unwrap_or(&name));
+            if !name.ends_with("_mask") {
+                assert_eq!(
+                    Some(&(tensor.data_ptr() as usize)),
+                    own,
+                    "{name} is the model's tensor"
+                );
+            }
+        }
+        for name in KINDS_PRUNED {
+            assert_eq!(model.mask(name).expect("pruned").kind(), Kind::Float, "{name}_mask");
+        }
+        let output = tch::no_grad(|| model.forward(&io["input"]))?;
+        assert_eq!(output.kind(), Kind::Float);
+        let diff = max_abs_diff(&output, &io["output"]);
+        assert!(diff <= TOLERANCE, "forward outputs differ by {diff} (> {TOLERANCE})");
+    }
+    Ok(())
+}
+
+/// Everything a failed load must leave as it was: every `VarStore` variable (name, kind, shape,
+/// strides, storage, values, `requires_grad`), the pruned parameters with their masks and
+/// history lengths, and the tensors the layers compute with.
+fn full_state(vs: &VarStore, model: &PrunedModel<Net>) -> Vec<String> {
+    let describe = |t: &Tensor| {
+        format!(
+            "{:?} {:?} {:?} {:#x} {} {:?}",
+            t.kind(),
+            t.size(),
+            t.stride(),
+            t.data_ptr() as usize,
+            t.requires_grad(),
+            vals(t)
+        )
+    };
+    let mut out: Vec<String> =
+        vs.variables().iter().map(|(name, t)| format!("var {name}: {}", describe(t))).collect();
+    for name in model.pruned_parameters() {
+        let history = model.history(name).map_or(0, |h| h.len());
+        let mask = describe(model.mask(name).expect("pruned"));
+        out.push(format!("pruned {name}: history {history}, mask {mask}"));
+    }
+    let net = model.model();
+    for (name, slot) in [
+        ("conv1.weight", &net.conv1.ws),
+        ("fc1.weight", &net.fc1.ws),
+        ("fc1.bias", net.fc1.bs.as_ref().expect("bias")),
+        ("fc2.weight", &net.fc2.ws),
+    ] {
+        out.push(format!("slot {name}: {}", describe(slot)));
+    }
+    out.sort();
+    out
+}
+
+/// (d) A load that fails changes nothing. The model is already pruned in one parameter and its
+/// `VarStore` holds one more variable, `extra.scale`, an expanded tensor (stride 0) that cannot
+/// be written in place: the crate used to reparametrize the file's pruned parameters and copy
+/// some values before failing on it with a libtorch error. Now every entry is checked (keys,
+/// shapes, that each destination can be written) before anything changes, and the error is
+/// typed. Entries of the wrong shape, a missing key and an unexpected one fail the same way.
+#[test]
+fn failed_checkpoint_load_changes_nothing() -> TestResult {
+    let dir = TempDir::new("failed-load");
+    // The checkpoint: a model pruned in conv1.weight, fc1.weight and fc2.bias, plus
+    // `extra.scale`.
+    tch::manual_seed(5);
+    let src = VarStore::new(CPU);
+    let mut pruned = PrunedModel::new(Net::new(&src), &src);
+    pruned.l1_unstructured("conv1.weight", 4, None)?;
+    pruned.l1_unstructured("fc1.weight", 0.5, None)?;
+    pruned.l1_unstructured("fc2.bias", 1, None)?;
+    let _ = (src.root() / "extra").zeros_no_train("scale", &[2, 3]);
+    let good = dir.join("good.safetensors");
+    src.save(&good)?;
+    let entries = read(&good);
+    let write = |name: &str, change: &dyn Fn(&mut BTreeMap<String, Tensor>)| -> PathBuf {
+        let mut e: BTreeMap<String, Tensor> =
+            entries.iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect();
+        change(&mut e);
+        let path = dir.join(name);
+        let pairs: Vec<(&str, &Tensor)> = e.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        Tensor::write_safetensors(&pairs, &path).expect("write");
+        path
+    };
+    let late_shape = write("late-shape.safetensors", &|e| {
+        e.insert("fc2.weight".into(), Tensor::zeros([4, 11], (Kind::Float, CPU)));
+    });
+    let mask_shape = write("mask-shape.safetensors", &|e| {
+        e.insert("fc2.bias_mask".into(), Tensor::ones([5], (Kind::Float, CPU)));
+    });
+    let missing = write("missing.safetensors", &|e| {
+        e.remove("conv1.bias");
+    });
+    let unexpected = write("unexpected.safetensors", &|e| {
+        e.insert("fc3.weight".into(), Tensor::ones([2], (Kind::Float, CPU)));
+    });
+
+    // The model: conv1.weight already pruned, and `extra.scale` expanded from one row.
+    tch::manual_seed(6);
+    let vs = VarStore::new(CPU);
+    let mut model = PrunedModel::new(Net::new(&vs), &vs);
+    model.ln_structured("conv1.weight", 1, 2, 0, None)?;
+    let row = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).reshape([1, 3]);
+    let _ = (vs.root() / "extra").add("scale", row.expand([2, 3], false), false);
+    model.refresh()?;
+    let before = full_state(&vs, &model);
+
+    let err = model.load_pruned_checkpoint(&good).unwrap_err();
+    assert_eq!(full_state(&vs, &model), before, "after {err}");
+    assert!(
+        matches!(&err, PruneError::InternalOverlap { name, shape, strides }
+            if name == "extra.scale" && shape == &[2, 3] && strides == &[0, 1]),
+        "{err:?}"
+    );
+    for path in [&late_shape, &mask_shape] {
+        let err = model.load_pruned_checkpoint(path).unwrap_err();
+        assert!(matches!(err, PruneError::ShapeMismatch { .. }), "{err:?}");
+        assert_eq!(full_state(&vs, &model), before, "after {err}");
+    }
+    for path in [&missing, &unexpected] {
+        let err = model.load_pruned_checkpoint(path).unwrap_err();
+        assert!(matches!(err, PruneError::CheckpointMismatch { .. }), "{err:?}");
+        assert_eq!(full_state(&vs, &model), before, "after {err}");
+    }
     Ok(())
 }

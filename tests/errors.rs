@@ -1,4 +1,4 @@
-//! Every tensor-level error condition of the spec's error catalogue (§10) maps to one
+//! Every tensor-level error condition (each place where PyTorch raises) maps to one
 //! [`PruneError`] variant with the parameter's value in its fields, and a failed call leaves its
 //! inputs as they were.
 //!
@@ -174,11 +174,15 @@ fn not_structured() {
         &[],
     );
 
-    // Through a container.
+    // Through a container (re-pruning) PyTorch hands a 1-D tensor over as one row `[1, n]`
+    // (tests/model_pruning.rs): only a dim other than 0 and -1 fails, with its `IndexError`,
+    // and a 0-D tensor fails for every dim.
+    let container = container_of(LnStructured::new(1, 2, 1).unwrap());
+    assert_dim_out_of_range(container.compute_mask(&t, &ones), 1, 1);
+    let container = container_of(RandomStructured::new(1, -2).unwrap());
+    assert_dim_out_of_range(container.compute_mask(&t, &ones), -2, 1);
     let container = container_of(LnStructured::new(1, 2, 0).unwrap());
-    assert_not_structured(container.compute_mask(&t, &ones), &[5]);
-    let container = container_of(RandomStructured::new(1, -1).unwrap());
-    assert_not_structured(container.compute_mask(&t, &ones), &[5]);
+    assert_dim_out_of_range(container.compute_mask(&scalar, &scalar.ones_like()), 0, 0);
     assert_same(&ones, &ones_copy);
 }
 
@@ -366,6 +370,66 @@ fn unsupported_kind() {
     assert!(RandomStructured::new(1, 0).unwrap().compute_mask(&t, &ones).is_ok());
 }
 
+/// Asserts `result` is `UnsupportedNorm` for "fro" on a tensor of `shape`.
+#[track_caller]
+fn assert_fro_refused<T: std::fmt::Debug>(result: Result<T, PruneError>, shape: &[i64]) {
+    match result {
+        Err(PruneError::UnsupportedNorm { norm: Norm::Fro, shape: s, max_ndim: 3 }) => {
+            assert_eq!(s, shape)
+        }
+        other => panic!("expected UnsupportedNorm, got {other:?}"),
+    }
+}
+
+// PyTorch: `torch.norm(t, p="fro", dim=dims)` with three or more dims calls
+// `linalg.matrix_norm`, which raises a RuntimeError ("dim must be a 2-tuple"): n="fro" fails on
+// every tensor of 4 or more dimensions (every Conv2d weight), even with amount 0.
+#[test]
+fn fro_norm_on_four_or_more_dimensions() {
+    for shape in [&[4, 3, 2, 2][..], &[2, 2, 2, 3, 2]] {
+        let t = distinct(shape);
+        let ones = t.ones_like();
+        for amount in
+            [Amount::Count(0), Amount::Fraction(0.0), Amount::Count(1), Amount::Fraction(0.5)]
+        {
+            for dim in [0, 1, -1] {
+                let method = LnStructured::new(amount, Norm::Fro, dim).unwrap();
+                assert_fro_refused(method.compute_mask(&t, &ones), shape);
+                assert_fro_refused(method.prune(&t, None, None), shape);
+                assert_fro_refused(container_of(method).compute_mask(&t, &ones), shape);
+            }
+        }
+    }
+    // As in PyTorch, a count too large and an integer tensor are reported first.
+    let t = distinct(&[4, 3, 2, 2]);
+    let err = LnStructured::new(5, Norm::Fro, 0).unwrap().compute_mask(&t, &t.ones_like());
+    assert!(matches!(err, Err(PruneError::AmountTooLarge { requested: 5, available: 4 })));
+    let ints = t.to_kind(Kind::Int64);
+    let err = LnStructured::new(0, Norm::Fro, 0).unwrap().compute_mask(&ints, &ints.ones_like());
+    assert_unsupported(err, Kind::Int64);
+    // On 2 and 3 dims "fro" is the 2-norm, bit for bit.
+    for shape in [&[4, 3][..], &[4, 3, 2]] {
+        let t = distinct(shape);
+        let fro = LnStructured::new(0.5, Norm::Fro, 0).unwrap().compute_mask(&t, &t.ones_like());
+        let two = LnStructured::new(0.5, 2, 0).unwrap().compute_mask(&t, &t.ones_like());
+        assert_same(&fro.unwrap(), &two.unwrap());
+    }
+    let err = LnStructured::new(0, Norm::Fro, 0).unwrap().compute_mask(&t, &t.ones_like());
+    assert_eq!(
+        err.unwrap_err().to_string(),
+        "n: the fro norm needs a tensor of at most 3 dimensions, got shape [4, 3, 2, 2]"
+    );
+
+    // A Conv2d weight in a model: refused, nothing changes.
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let conv = tch::nn::conv2d(vs.root() / "conv", 3, 4, 2, Default::default());
+    let mut model = tch_prune::PrunedModel::new(conv, &vs).with_prefix("conv");
+    let before = snapshot(&vs.variables()["conv.weight"]);
+    assert_fro_refused(model.ln_structured("conv.weight", 0, Norm::Fro, 0, None), &[4, 3, 2, 2]);
+    assert!(!model.is_pruned());
+    assert_same(&vs.variables()["conv.weight"], &before);
+}
+
 // PyTorch: IndexError from `self._pruning_methods[-1]` on an empty container.
 #[test]
 fn empty_container() {
@@ -409,7 +473,8 @@ fn inputs_unchanged_after_errors() {
     assert_same(&default_mask, &mask_copy);
     assert_same(&custom_mask, &custom_copy);
 
-    // Successful container calls do not write into the default mask either (spec bug B5).
+    // Successful container calls do not write into the default mask either (PyTorch's does
+    // when the default mask's kind equals the importance kind).
     let container = container_of(L1Unstructured::new(2).unwrap());
     let new_mask = container.compute_mask(&t, &default_mask).unwrap();
     assert_same(&default_mask, &mask_copy);

@@ -1,5 +1,5 @@
 //! Evaluation without gradients reuses `orig * mask` while neither tensor changes; any change
-//! (optimizer step, load, re-pruning) is picked up by the next forward.
+//! (optimizer step, load, re-pruning, `set_data`) is picked up by the next forward.
 
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -84,4 +84,43 @@ fn training_forward_after_evaluation_still_backpropagates_through_the_mask() {
         assert!(grad.equal(&expected));
     }
     let _ = m.model().forward(&x);
+}
+
+/// `orig.set_data(a)` then `orig.set_data(b)` with no forward between frees the storage the
+/// cached product was formed from, and `b`'s storage can be allocated at its address, with an
+/// unchanged version counter (`set_data` keeps it). A cache keyed on data pointer and version
+/// then returned the old product. The weight is over 32 MiB so that the allocation is
+/// reproducible: glibc maps blocks that large on their own, and the kernel hands a freed
+/// block's address back to the next block of that size.
+#[test]
+fn evaluation_sees_set_data_when_the_old_address_is_reused() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let config = nn::LinearConfig { bias: false, ..Default::default() };
+    let fc = nn::linear(vs.root() / "fc", 4096, 2050, config);
+    let mut m = PrunedModel::new(fc, &vs).with_prefix("fc");
+    m.identity("fc.weight").unwrap();
+    let x = Tensor::ones([1, 4096], (Kind::Float, Device::Cpu));
+    let _ = tch::no_grad(|| m.forward(&x)).unwrap(); // caches orig * mask
+
+    let mut orig = m.orig("fc.weight").unwrap().shallow_clone();
+    let (address, shape) = (orig.data_ptr(), orig.size());
+    let full = |v: f64| Tensor::full(shape.as_slice(), v, (Kind::Float, Device::Cpu));
+    orig.set_data(&full(1.0)); // frees the first storage, unless something still holds it
+                               // A storage of the same size at the freed address, if the allocator gives it back.
+    let mut held = Vec::new();
+    let b = loop {
+        let t = full(2.0);
+        if t.data_ptr() == address || held.len() == 2 {
+            break t;
+        }
+        held.push(t);
+    };
+    drop(held);
+    orig.set_data(&b);
+    drop(b);
+
+    // Every weight is 2 now: each output is 2 * 4096.
+    let out = tch::no_grad(|| m.forward(&x)).unwrap();
+    assert_eq!(out.size(), [1, 2050]);
+    assert!(out.eq(8192.0).all().int64_value(&[]) == 1, "the cached product was reused");
 }

@@ -125,6 +125,8 @@ fn run(
                             &flat(&after)
                         ));
                     }
+                    // `PruningScope` is `#[non_exhaustive]`.
+                    other => panic!("untested scope {other:?}"),
                 }
                 for (p, name) in progress.parameters().iter().zip(NAMES) {
                     assert_eq!(p.name(), name);

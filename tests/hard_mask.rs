@@ -354,3 +354,158 @@ fn cuda_lstm_masked_training_when_available() {
     let (zero_in, _) = lstm.seq(&x.zeros_like());
     assert_eq!(values(&out), values(&zero_in), "cuDNN computes with the masked weights");
 }
+
+/// Every variable of `vs` (name, kind, shape, strides, values, `requires_grad`) and every mask
+/// of `masks`: what a failed call must leave as it was.
+fn full_state(vs: &VarStore, masks: &HardMask) -> Vec<String> {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<String> = vars
+        .iter()
+        .map(|(name, t)| {
+            format!(
+                "{name} {:?} {:?} {:?} {} {:?}",
+                t.kind(),
+                t.size(),
+                t.stride(),
+                t.requires_grad(),
+                values(t)
+            )
+        })
+        .collect();
+    out.extend(
+        masks.masks().map(|(name, m)| format!("mask {name} {:?} {:?}", m.kind(), values(m))),
+    );
+    out
+}
+
+/// `vs` with the MLP and a variable whose entries share memory: `x.scale`, a `[2, 1]` tensor
+/// expanded to `[2, 8]` (stride 0 along its second dimension), which libtorch cannot multiply in
+/// place.
+fn mlp_with_expanded(vs: &VarStore) -> nn::Sequential {
+    let net = mlp(vs);
+    let column = Tensor::from_slice(&[0.5f32, -2.0]).reshape([2, 1]);
+    let _ = (vs.root() / "x").add("scale", column.expand([2, 8], false), false);
+    net
+}
+
+#[track_caller]
+fn assert_overlap_error(err: PruneError) {
+    match err {
+        PruneError::InternalOverlap { name, shape, strides } => {
+            assert_eq!((name.as_str(), shape, strides), ("x.scale", vec![2, 8], vec![1, 0]));
+        }
+        other => panic!("expected InternalOverlap for x.scale, got {other:?}"),
+    }
+}
+
+/// Global pruning used to multiply each variable in place as it went: with `x.scale` last in
+/// the list, `0.weight` and `2.weight` were zeroed and then the call failed with a libtorch
+/// error, recording no mask. Every target is now checked first: a typed error naming
+/// `x.scale`, and nothing changes. The single-variable calls give the same error.
+#[test]
+fn global_pruning_checks_every_variable_before_writing() {
+    tch::manual_seed(7);
+    let vs = VarStore::new(Device::Cpu);
+    let _net = mlp_with_expanded(&vs);
+    let mut masks = HardMask::new(&vs);
+    masks.l1_unstructured("2.weight", 10, None).unwrap();
+    let before = full_state(&vs, &masks);
+
+    let names = ["0.weight", "2.weight", "x.scale"];
+    let err = masks.global_unstructured(&names, L1Unstructured::new(0.5).unwrap(), &[]);
+    assert_eq!(full_state(&vs, &masks), before);
+    assert_overlap_error(err.unwrap_err());
+    assert_overlap_error(masks.l1_unstructured("x.scale", 1, None).unwrap_err());
+    assert_overlap_error(masks.random_unstructured("x.scale", 0.5).unwrap_err());
+    assert_overlap_error(
+        masks
+            .custom_from_mask("x.scale", &Tensor::ones([2, 8], (Kind::Float, Device::Cpu)))
+            .unwrap_err(),
+    );
+    assert_eq!(full_state(&vs, &masks), before);
+    assert!(!masks.is_masked("x.scale") && !masks.is_masked("0.weight"));
+
+    // The same list without it works: half of the 182 entries still unpruned, 101 of 192.
+    masks.global_unstructured(&names[..2], L1Unstructured::new(0.5).unwrap(), &[]).unwrap();
+    assert_eq!(masks.overall_sparsity().unwrap(), 101.0 / 192.0);
+}
+
+/// `apply_masks` checks every variable before writing into any: a masked variable swapped
+/// (`set_data`) for an expanded tensor after pruning used to leave the variables before it
+/// re-masked and the rest not.
+#[test]
+fn apply_masks_checks_every_variable_before_writing() {
+    tch::manual_seed(8);
+    let vs = VarStore::new(Device::Cpu);
+    let _net = mlp(&vs);
+    let mut masks = HardMask::new(&vs);
+    masks.l1_unstructured("0.weight", 0.5, None).unwrap();
+    masks.l1_unstructured("2.weight", 0.5, None).unwrap();
+    // A plain optimizer step would revive the pruned entries of 0.weight...
+    let _ = tch::no_grad(|| var(&vs, "0.weight").fill_(1.0));
+    // ... and 2.weight now shares its entries.
+    let shared =
+        Tensor::from_slice(&[3.0f32, 4.0, 5.0, 6.0]).reshape([4, 1]).expand([4, 16], false);
+    var(&vs, "2.weight").set_data(&shared);
+    let before = full_state(&vs, &masks);
+    let err = masks.apply_masks();
+    assert_eq!(full_state(&vs, &masks), before);
+    assert_eq!(zeros(&var(&vs, "0.weight")), 0);
+    match err.unwrap_err() {
+        PruneError::InternalOverlap { name, .. } => assert_eq!(name, "2.weight"),
+        other => panic!("expected InternalOverlap, got {other:?}"),
+    }
+}
+
+/// PyTorch ignores importance scores for parameters it does not prune; so does
+/// `HardMask::global_unstructured` (it used to fail with `UnknownParameter`). Two rounds give
+/// PyTorch's masks bit for bit (`scripts/global_parity.py extra-scores`), and the variables hold
+/// `value * mask`.
+#[test]
+fn global_scores_for_unlisted_names_are_ignored() {
+    let file = common::python::global_extra_scores();
+    let vs = VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let _layers = [
+        nn::linear(&root / "a", 4, 3, Default::default()),
+        nn::linear(&root / "b", 3, 2, Default::default()),
+        nn::linear(&root / "c", 2, 2, Default::default()),
+    ];
+    tch::no_grad(|| {
+        for (name, mut v) in vs.variables() {
+            v.copy_(&file[&name]);
+        }
+    });
+    let mut masks = HardMask::new(&vs);
+    let nowhere = Tensor::ones([7], (Kind::Float, Device::Cpu));
+    let names = ["a.weight", "b.weight"];
+    let round1 = [
+        ("a.bias", &file["scores.a.bias"]),
+        ("a.weight", &file["scores.a.weight"]),
+        ("b.weight", &file["scores.b.weight"]),
+        ("c.weight", &file["scores.c.weight"]),
+        ("nowhere", &nowhere),
+    ];
+    masks.global_unstructured(&names, L1Unstructured::new(0.4).unwrap(), &round1).unwrap();
+    let round2 = [
+        ("nowhere", &nowhere),
+        ("a.weight", &file["scores2.a.weight"]),
+        ("c.weight", &file["scores.c.weight"]),
+        ("a.bias", &file["scores.a.bias"]),
+    ];
+    let after1: Vec<Vec<f64>> = names.iter().map(|n| values(masks.mask(n).unwrap())).collect();
+    masks.global_unstructured(&names, L1Unstructured::new(3).unwrap(), &round2).unwrap();
+    for (name, first) in names.iter().zip(after1) {
+        assert_eq!(first, values(&file[&format!("round1.{name}_mask")]), "round 1 {name}");
+        let mask = masks.mask(name).unwrap();
+        let expected = &file[&format!("round2.{name}_mask")];
+        assert_eq!(mask.kind(), expected.kind(), "{name}");
+        assert_eq!(values(mask), values(expected), "round 2 {name}");
+        let masked: Vec<f64> =
+            values(&file[*name]).iter().zip(values(mask)).map(|(v, m)| v * m).collect();
+        assert_eq!(values(&var(&vs, name)), masked, "{name}");
+    }
+    assert_eq!(masks.masks().count(), 2);
+    assert_eq!(values(&var(&vs, "c.weight")), values(&file["c.weight"]));
+}

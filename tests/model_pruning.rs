@@ -1,6 +1,6 @@
 //! Module-level pruning: the cases of PyTorch's `test/nn/test_pruning.py` (class `TestPruningNN`)
-//! that need a module, ported to [`PrunedModel`] under the same names (spec §11, tests 4-12, 14,
-//! 17, 18, 21-30), followed by the crate's own promises: a failing call changes nothing, an
+//! that need a module, ported to [`PrunedModel`] under the same names,
+//! followed by the crate's own promises: a failing call changes nothing, an
 //! optimizer built before pruning keeps training `<name>_orig`, and the gradient reaching
 //! `<name>_orig` is the upstream gradient times the mask.
 //!
@@ -9,6 +9,8 @@
 //! ([`ReturnsMask`]) or fails ([`Fails`]); `m.weight` (the attribute the pre-hook sets) is the
 //! model's slot, read with [`slot`]; `named_parameters()` / `named_buffers()` /
 //! `state_dict()` are the `VarStore`'s keys.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -290,7 +292,7 @@ fn mask_2_5(base: f32, entries: &[(usize, usize)], value: f32) -> Tensor {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ported tests (spec §11)
+// Ported tests (PyTorch's test_pruning.py)
 // ---------------------------------------------------------------------------------------------
 
 // PyTorch (test 4):
@@ -883,7 +885,7 @@ fn test_global_pruning() -> TestResult {
     let expected_nweight = tf(&[0., 0., -2.], &[1, 3]);
     assert_same_values(&slot(&mut model, "n.weight"), &expected_nweight, "n.weight");
 
-    // Each parameter records a CustomFromMask step (spec §9 step 7).
+    // Each parameter records a CustomFromMask step (as PyTorch's global_unstructured does).
     for name in ["m.weight", "n.weight"] {
         let history = history_names(&model, name);
         assert_eq!(history.len(), 1, "{name}: {history:?}");
@@ -960,7 +962,7 @@ fn test_custom_from_mask_pruning() -> TestResult {
     model.custom_from_mask("weight", &mask)?;
     let expected_mask = tf(&[0., 0., 0., 0., 0., 0., 1., 1.], &[2, 4]);
     let stored = var(&vs, "weight_mask");
-    assert_eq!(stored.kind(), Kind::Float, "the mask takes the parameter's kind (spec §7.6)");
+    assert_eq!(stored.kind(), Kind::Float, "the mask takes the parameter's kind, as in PyTorch");
     assert_same_values(&stored, &expected_mask, "weight_mask");
     let expected_weight = tf(&[0., 0., 0., 0., 0., 0., -2., -1.], &[2, 4]);
     assert_same_values(&slot(&mut model, "weight"), &expected_weight, "weight");
@@ -1253,7 +1255,7 @@ macro_rules! assert_fails_unchanged {
 
 /// A failing call returns the right error and changes nothing: the `VarStore` (keys, values,
 /// tensors), the masks, the histories and the slots are as before. Covers first pruning,
-/// repeated pruning (where PyTorch leaves a half-pruned module, spec §12 B1), global pruning and
+/// repeated pruning (where PyTorch leaves a half-pruned module), global pruning and
 /// `remove`.
 #[test]
 fn failed_calls_change_nothing() -> TestResult {
@@ -1376,8 +1378,9 @@ fn failed_calls_change_nothing() -> TestResult {
             if expected == &[2, 4] && actual == &[1, 4]
     );
 
-    // Global pruning: one unknown name in the list, scores for an unlisted name, a duplicate,
-    // a count larger than the remaining entries, a structured method.
+    // Global pruning: one unknown name in the list, scores of the wrong shape, a duplicate,
+    // a count larger than the remaining entries, a structured method. (Scores for a name that
+    // is not listed are ignored, as in PyTorch: `global_scores_for_unlisted_names_are_ignored`.)
     let with_unknown = ["m.weight", "n.weight", "x.weight"];
     let with_missing_bias = ["n.weight", "m.weight", "n.bias"];
     let with_duplicate = ["m.weight", "n.weight", "m.weight"];
@@ -1392,13 +1395,6 @@ fn failed_calls_change_nothing() -> TestResult {
         vs,
         model.global_unstructured(&with_missing_bias, L1Unstructured::new(2)?, &[]),
         PruneError::UnknownParameter { ref name } if name == "n.bias"
-    );
-    let scores = Tensor::ones([2], (Kind::Float, CPU));
-    assert_fails_unchanged!(
-        model,
-        vs,
-        model.global_unstructured(&["m.weight"], L1Unstructured::new(1)?, &[("m.bias", &scores)]),
-        PruneError::UnknownParameter { ref name } if name == "m.bias"
     );
     assert_fails_unchanged!(
         model,
@@ -1500,7 +1496,7 @@ fn forward_each(model: &mut PrunedModel<TwoLayers>) -> TestResult {
     Ok(())
 }
 
-/// The `bias=False` case of spec §3.5 step 4 on a single layer: PyTorch leaves the module broken
+/// The `bias=False` case on a single layer: PyTorch leaves the module broken
 /// (`bias_orig = None`, no `bias`); here the call fails and nothing changes.
 #[test]
 fn pruning_a_missing_bias_changes_nothing() -> TestResult {
@@ -1631,7 +1627,7 @@ fn optimizer_built_before_pruning_keeps_training_orig_adam() -> TestResult {
 
 /// After forward and backward, the gradient of `<name>_orig` is the upstream gradient (the
 /// gradient with respect to the weight the layer computed with) times the mask; pruned entries
-/// get exactly 0 (spec §8.6).
+/// get exactly 0, as in PyTorch.
 #[test]
 fn gradient_of_orig_is_upstream_gradient_times_mask() -> TestResult {
     tch::manual_seed(3);
@@ -1674,6 +1670,103 @@ fn gradient_of_orig_is_upstream_gradient_times_mask() -> TestResult {
         for (name, grad) in NAMES.iter().zip(&grads) {
             assert_same_values(&model.orig(name).unwrap().grad(), grad, name);
         }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Global importance scores for parameters that are not pruned
+// ---------------------------------------------------------------------------------------------
+
+/// The layers of `scripts/global_parity.py extra-scores`.
+#[derive(Debug)]
+struct ThreeLayers {
+    a: nn::Linear,
+    b: nn::Linear,
+    c: nn::Linear,
+}
+prunable!(ThreeLayers { a, b, c });
+
+/// The script's layers, holding the values it wrote.
+fn three_layers(file: &BTreeMap<String, Tensor>) -> (VarStore, PrunedModel<ThreeLayers>) {
+    let vs = VarStore::new(CPU);
+    let root = vs.root();
+    let net = ThreeLayers {
+        a: nn::linear(&root / "a", 4, 3, Default::default()),
+        b: nn::linear(&root / "b", 3, 2, Default::default()),
+        c: nn::linear(&root / "c", 2, 2, Default::default()),
+    };
+    tch::no_grad(|| {
+        for (name, mut var) in vs.variables() {
+            var.copy_(&file[&name]);
+        }
+    });
+    let model = PrunedModel::new(net, &vs);
+    (vs, model)
+}
+
+/// PyTorch's `global_unstructured` looks up the scores of the listed parameters only, so one
+/// scores map serves any subset of them; the crate used to refuse the extra names with
+/// `UnknownParameter`. Two rounds (the second through the container, one parameter ranked by
+/// its current value) give PyTorch's masks bit for bit (`scripts/global_parity.py
+/// extra-scores`), with scores for unlisted parameters and for a name that is not a variable at
+/// all. A score of the wrong shape for a listed parameter stays an error.
+#[test]
+fn global_scores_for_unlisted_names_are_ignored() -> TestResult {
+    let file = common::python::global_extra_scores();
+    let (vs, mut model) = three_layers(&file);
+    let nowhere = Tensor::ones([7], (Kind::Float, CPU));
+    let names = ["a.weight", "b.weight"];
+    let round1 = [
+        ("c.weight", &file["scores.c.weight"]),
+        ("a.weight", &file["scores.a.weight"]),
+        ("nowhere", &nowhere),
+        ("b.weight", &file["scores.b.weight"]),
+        ("a.bias", &file["scores.a.bias"]),
+    ];
+    let round2 = [
+        ("a.bias", &file["scores.a.bias"]),
+        ("a.weight", &file["scores2.a.weight"]),
+        ("c.weight", &file["scores.c.weight"]),
+        ("nowhere", &nowhere),
+    ];
+    let rounds = [
+        ("round1", &round1[..], tch_prune::Amount::Fraction(0.4)),
+        ("round2", &round2[..], tch_prune::Amount::Count(3)),
+    ];
+    for (round, scores, amount) in rounds {
+        model.global_unstructured(&names, L1Unstructured::new(amount)?, scores)?;
+        for name in names {
+            let expected = &file[&format!("{round}.{name}_mask")];
+            let mask = model.mask(name).expect("pruned");
+            assert_eq!(mask.kind(), expected.kind(), "{round} {name}: kind");
+            assert_same_values(mask, expected, &format!("{round} {name}"));
+        }
+    }
+    for name in ["c.weight", "a.bias", "c.bias", "b.bias"] {
+        assert!(!model.is_parameter_pruned(name), "{name}");
+        assert_same_values(&var(&vs, name), &file[name], name);
+    }
+
+    // Scores of the wrong shape for a listed parameter: an error, nothing changes (PyTorch
+    // flattens the scores and accepts any shape with the same number of entries).
+    let masks_before: Vec<Tensor> = names.iter().map(|n| model.mask(n).unwrap().copy()).collect();
+    let wrong = Tensor::ones([4, 3], (Kind::Float, CPU));
+    let err = model
+        .global_unstructured(
+            &names,
+            L1Unstructured::new(1)?,
+            &[("a.weight", &wrong), ("c.weight", &nowhere)],
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        PruneError::ShapeMismatch { parameter: "importance_scores", ref expected, ref actual }
+            if expected == &[3, 4] && actual == &[4, 3]
+    ));
+    for (name, before) in names.iter().zip(&masks_before) {
+        assert_same_values(model.mask(name).unwrap(), before, name);
+        assert_eq!(model.history(name).unwrap().len(), 2, "{name}");
     }
     Ok(())
 }

@@ -5,7 +5,11 @@
 //! script's docstring describes the cases and the file format. For every case this test
 //! rebuilds the methods with the crate's API, computes the masks the way the script did
 //! (seeding with `tch::manual_seed` right before a random method, as the script calls
-//! `torch.manual_seed`), and requires the same kind, the same shape and the same bits.
+//! `torch.manual_seed`), and requires the same kind, the same shape and the same bits, or,
+//! where PyTorch raises (a case with an `"error"`), an error of the `PruneError` variant the
+//! case names. A bare method on a default mask of ones is also run through
+//! `compute_mask_on_ones`, the shortcut model-level first pruning takes, which must give the
+//! same bits.
 //!
 //! libtorch's CPU stream of float16/bfloat16 random draws differs between versions (torch 2.11
 //! and 2.13 disagree; the fixtures come from 2.13). When the linked libtorch's stream for such a
@@ -23,7 +27,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use common::fixtures::{bit_identical, build_method, seed_for, Case, MaskFixtures, RNG_PROBE};
 use tch::{Kind, Tensor};
-use tch_prune::PruningContainer;
+use tch_prune::{PruneError, PruningContainer};
 
 /// Fewer cases than this means the manifest was truncated or not regenerated.
 const MIN_CASES: usize = 200;
@@ -112,7 +116,12 @@ fn check_step(
     };
     let importance = get(format!("{prefix}.importance"))?;
     let default_mask = get(format!("{prefix}.default_mask"))?;
-    let expected = get(format!("{prefix}.mask"))?;
+    // Where PyTorch raises (the last step of a case with an "error"), no mask is stored.
+    let error = case.error.as_deref().filter(|_| step + 1 == case.methods.len());
+    let expected = match error {
+        Some(_) => None,
+        None => Some(get(format!("{prefix}.mask"))?),
+    };
     let default_before = default_mask.copy();
     let importance_before = importance.copy();
 
@@ -133,35 +142,76 @@ fn check_step(
     }
 
     seed_for(&case.methods[step]);
-    let actual = if case.container && (step > 0 || case.start_in_container) {
+    let in_container = case.container && (step > 0 || case.start_in_container);
+    let result = if in_container {
         let mut container = PruningContainer::new();
-        for method in methods {
+        for method in std::mem::take(&mut methods) {
             container.add_pruning_method(method);
         }
         container.compute_mask(&importance, &default_mask)
     } else {
         methods[0].compute_mask(&importance, &default_mask)
-    }
-    .map_err(|e| format!("compute_mask failed: {e}"))?;
+    };
 
     bit_identical(&default_before, &default_mask)
         .map_err(|e| format!("default_mask was modified: {e}"))?;
     bit_identical(&importance_before, &importance)
         .map_err(|e| format!("importance was modified: {e}"))?;
 
-    if let Err(difference) = bit_identical(&expected, &actual) {
-        // Only the last method computes; RandomUnstructured draws `rand_like(importance)`. When
-        // this libtorch draws another stream for that kind, only the kind and shape can agree.
-        let other_stream = case.methods[step]["method"] == "random_unstructured"
-            && !rng_matches.get(&importance.kind()).copied().unwrap_or(true);
-        if other_stream && expected.kind() == actual.kind() && expected.size() == actual.size() {
-            return Ok(Outcome::Skipped(format!(
-                "values not compared: this libtorch's {:?} random stream differs from the \
-                 generating torch's",
-                importance.kind()
-            )));
+    let expected = match (error, expected) {
+        (Some(variant), _) => {
+            // The variant's name is what `Debug` writes first.
+            let name = |e: &PruneError| -> String {
+                format!("{e:?}").chars().take_while(char::is_ascii_alphanumeric).collect()
+            };
+            return match result {
+                Err(e) if name(&e) == variant => Ok(Outcome::Checked),
+                Err(e) => Err(format!("PyTorch raises: expected PruneError::{variant}, got {e:?}")),
+                Ok(mask) => Err(format!(
+                    "PyTorch raises: expected PruneError::{variant}, got a mask {:?}",
+                    common::fixtures::flat_values(&mask)
+                )),
+            };
         }
-        return Err(difference);
+        (None, Some(expected)) => expected,
+        (None, None) => unreachable!("a mask is read for every step that does not fail"),
+    };
+    let actual = result.map_err(|e| format!("compute_mask failed: {e}"))?;
+
+    // Only the last method computes; RandomUnstructured draws `rand_like(importance)`. When this
+    // libtorch draws another stream for that kind, only the kind and shape can agree.
+    let other_stream = case.methods[step]["method"] == "random_unstructured"
+        && !rng_matches.get(&importance.kind()).copied().unwrap_or(true);
+    let compare = |actual: &Tensor| -> Result<Outcome, String> {
+        match bit_identical(&expected, actual) {
+            Ok(()) => Ok(Outcome::Checked),
+            Err(_)
+                if other_stream
+                    && expected.kind() == actual.kind()
+                    && expected.size() == actual.size() =>
+            {
+                Ok(Outcome::Skipped(format!(
+                    "values not compared: this libtorch's {:?} random stream differs from the \
+                     generating torch's",
+                    importance.kind()
+                )))
+            }
+            Err(difference) => Err(difference),
+        }
+    };
+    let outcome = compare(&actual)?;
+
+    // A first pruning (a bare method on a default mask of ones) also has the shortcut that does
+    // not build the ones, `compute_mask_on_ones`, which model-level pruning runs: same bits.
+    let all_ones = default_mask.to_kind(Kind::Double).eq(1.0).all().int64_value(&[]) == 1;
+    if !in_container && all_ones {
+        seed_for(&case.methods[step]);
+        let on_ones = methods[0]
+            .compute_mask_on_ones(&importance, &default_mask)
+            .map_err(|e| format!("compute_mask_on_ones failed: {e}"))?;
+        if let Some(on_ones) = on_ones {
+            compare(&on_ones).map_err(|e| format!("compute_mask_on_ones: {e}"))?;
+        }
     }
-    Ok(Outcome::Checked)
+    Ok(outcome)
 }

@@ -106,6 +106,10 @@ impl Spec {
                 let amount = seed.amount(available);
                 let k = amount.count_for(available).unwrap() as usize;
                 let method: Box<dyn PruningMethod> = match self {
+                    // "fro" is refused on 4-D tensors (as PyTorch's `torch.norm` raises there).
+                    Spec::Ln(_, Norm::Fro, _) if ndim >= 4 => {
+                        Box::new(LnStructured::new(amount, 2, dim).unwrap())
+                    }
                     Spec::Ln(_, n, _) => Box::new(LnStructured::new(amount, n, dim).unwrap()),
                     _ => Box::new(RandomStructured::new(amount, dim).unwrap()),
                 };

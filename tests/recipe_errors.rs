@@ -185,6 +185,9 @@ fn failures_while_pruning_name_the_step_and_parameter() {
     let bad =
         r#"{"parameters": ["fc3.weight"], "method": "random_structured", "amount": 1, "dim": 2}"#;
     assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].dim");
+    // "fro" on a convolution's 4-D weight, where PyTorch's `torch.norm` raises.
+    let bad = r#"{"parameters": ["conv2.weight"], "method": "ln_structured", "amount": 0, "n": "fro", "dim": 0}"#;
+    assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].n");
     let bad = r#"{"parameters": ["*.bias"], "method": "global_unstructured", "amount": 1000}"#;
     assert_eq!(failing_field(&json_with_last_step(bad)), "steps[2].amount");
 
@@ -390,4 +393,75 @@ fn scheduled_steps_are_resolved_with_the_others_and_fail_the_same_way() {
         ]}}"#
     );
     assert_eq!(failing_field(&recipe), "steps[2].amount");
+}
+
+/// A linear layer and a lookup table that is a slot of the model but not a trainable variable
+/// (`zeros_no_train`: PyTorch's buffer-like `Parameter(requires_grad=False)`).
+#[derive(Debug)]
+struct WithTable {
+    fc: tch::nn::Linear,
+    table: Tensor,
+}
+
+impl tch_prune::Prunable for WithTable {
+    fn param_slots(&mut self) -> Vec<(String, &mut Tensor)> {
+        let mut out = vec![("fc.weight".to_string(), &mut self.fc.ws)];
+        if let Some(bias) = self.fc.bs.as_mut() {
+            out.push(("fc.bias".to_string(), bias));
+        }
+        out.push(("emb.table".to_string(), &mut self.table));
+        out
+    }
+}
+
+fn with_table() -> (VarStore, PrunedModel<WithTable>) {
+    let vs = VarStore::new(tch::Device::Cpu);
+    let mut fc = tch::nn::linear(vs.root() / "fc", 4, 3, Default::default());
+    let mut table = (vs.root() / "emb").zeros_no_train("table", &[2, 5]);
+    // Fixed, distinct magnitudes (no random generator: tests run in parallel).
+    let float = (tch::Kind::Float, tch::Device::Cpu);
+    tch::no_grad(|| {
+        fc.ws.copy_(&((Tensor::arange(12, float) - 5.3) * 0.3).reshape([3, 4]));
+        table.copy_(&(Tensor::arange(10, float).reshape([2, 5]) * 0.45 - 2.1));
+    });
+    let model = PrunedModel::new(WithTable { fc, table }, &vs);
+    (vs, model)
+}
+
+/// A recipe over a parameter that is not trainable prunes it as the direct call does. It used to
+/// prune it, fail while reporting (`no parameter "emb.table" in the VarStore`: the report
+/// only knew trainable variables) and undo everything.
+#[test]
+fn recipes_prune_non_trainable_parameters_like_the_direct_calls() -> TestResult {
+    let recipe = PruningRecipe::from_json_str(
+        r#"{"steps": [
+            {"parameters": ["emb.table"], "method": "l1_unstructured", "amount": 3},
+            {"parameters": ["fc.weight", "emb.*"], "method": "global_unstructured", "amount": 0.25}
+        ]}"#,
+    )?;
+    let (vs, mut model) = with_table();
+    let outcome = recipe.apply(&mut model)?;
+    assert_eq!(outcome.steps[0].parameters, ["emb.table"]);
+    assert_eq!(outcome.steps[1].parameters, ["fc.weight", "emb.table"]);
+    let row = outcome.sparsity.get("emb.table").expect("emb.table is reported");
+    assert!(row.masked);
+    assert_eq!((row.numel, row.shape.as_slice()), (10, &[2i64, 5][..]));
+    assert!(outcome.sparsity.get("fc.weight").is_some());
+    assert_eq!(outcome.sparsity.parameters.len(), 2);
+
+    // The same calls made directly give the same masks.
+    let (_vs2, mut direct) = with_table();
+    direct.l1_unstructured("emb.table", 3, None)?;
+    direct.global_unstructured(
+        &["fc.weight", "emb.table"],
+        tch_prune::L1Unstructured::new(0.25)?,
+        &[],
+    )?;
+    for name in ["emb.table", "fc.weight"] {
+        assert!(model.mask(name).unwrap().equal(direct.mask(name).unwrap()), "{name}");
+    }
+    let direct_zeros = direct.value("emb.table")?.eq(0.0).sum(tch::Kind::Int64).int64_value(&[]);
+    assert_eq!(row.zeros, direct_zeros as u64);
+    assert!(!vs.variables()["emb.table_orig"].requires_grad());
+    Ok(())
 }

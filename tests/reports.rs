@@ -260,3 +260,113 @@ fn png_chart_is_written() -> TestResult {
     assert!(bytes.len() > 1000);
     Ok(())
 }
+
+/// Reports as hostile JSON or TOML (or a careless edit of the public fields) can make them:
+/// each `(edit, field, value)` puts one out-of-range percentage in an otherwise valid report.
+#[cfg(feature = "plot")]
+fn hostile_reports() -> Result<Vec<(SparsityReport, String, f64)>, PruneError> {
+    let base = SparsityReport::from_tensors([
+        ("a", &values(&[0.0, 1.0], &[2])),
+        ("b", &values(&[0.0, 0.0, 1.0, 2.0], &[4])),
+    ])?;
+    let mut out = Vec::new();
+    for bad in
+        [-50.0, -1e-9, 100.000001, 150.0, 1e300, f64::MAX, f64::NAN, f64::INFINITY, -f64::INFINITY]
+    {
+        let mut row = base.clone();
+        row.parameters[1].sparsity_percent = bad;
+        out.push((row, "parameters[1].sparsity_percent".to_string(), bad));
+        let mut global = base.clone();
+        global.sparsity_percent = bad;
+        out.push((global, "sparsity_percent".to_string(), bad));
+    }
+    // Straight from JSON and TOML (TOML spells out NaN and infinities).
+    let json = r#"{"parameters": [{"name": "w", "shape": [4], "numel": 4, "zeros": 9,
+        "sparsity_percent": 225.0, "masked": true}], "numel": 4, "zeros": 9,
+        "sparsity_percent": 225.0}"#;
+    out.push((
+        serde_json::from_str(json).expect("json"),
+        "parameters[0].sparsity_percent".into(),
+        225.0,
+    ));
+    let toml = "numel = 0\nzeros = 0\nsparsity_percent = -inf\nparameters = []\n";
+    out.push((toml::from_str(toml).expect("toml"), "sparsity_percent".into(), f64::NEG_INFINITY));
+    Ok(out)
+}
+
+/// The value an `InvalidReport` error carries equals `expected` (NaN included).
+#[cfg(feature = "plot")]
+#[track_caller]
+fn assert_invalid_report(err: PruneError, field: &str, expected: f64) {
+    match err {
+        PruneError::InvalidReport { field: f, value, .. } => {
+            assert_eq!(f, field);
+            assert!(value == expected || (value.is_nan() && expected.is_nan()), "{value}");
+        }
+        other => panic!("{field}: expected InvalidReport, got {other:?}"),
+    }
+}
+
+/// Out-of-range percentages used to overflow inside plotters (a panic); now the charts refuse
+/// them with a typed error naming the field and the value, and the text forms still print.
+#[cfg(feature = "plot")]
+#[test]
+fn charts_refuse_out_of_range_percentages() -> TestResult {
+    for (report, field, value) in hostile_reports()? {
+        let err = report.to_svg().unwrap_err();
+        assert!(err.to_string().contains(&field), "{err}");
+        assert_invalid_report(err, &field, value);
+        #[cfg(feature = "plot-png")]
+        assert_invalid_report(report.to_png().unwrap_err(), &field, value);
+        let path = temp_path("hostile.svg");
+        assert_invalid_report(report.write_svg(&path).unwrap_err(), &field, value);
+        assert!(!path.exists(), "nothing is written for an invalid report");
+        // The text forms never fail.
+        assert!(report.to_string().contains("global"));
+        assert!(format!("{report:#}").contains("Global sparsity"));
+    }
+    Ok(())
+}
+
+/// What is not a percentage is drawn as given, whatever it holds: counts up to `u64::MAX`, zero
+/// totals with a non-zero sparsity, names of any length, `-0.0`, both ends of the range.
+#[cfg(feature = "plot")]
+#[test]
+fn charts_draw_odd_but_valid_reports() -> TestResult {
+    let mut report = SparsityReport::from_tensors([
+        ("a", &values(&[0.0, 1.0], &[2])),
+        ("b", &values(&[0.0, 0.0], &[2])),
+    ])?;
+    report.numel = u64::MAX;
+    report.zeros = u64::MAX;
+    report.sparsity_percent = 100.0;
+    report.parameters[0].numel = 0;
+    report.parameters[0].zeros = u64::MAX;
+    report.parameters[0].sparsity_percent = -0.0;
+    report.parameters[1].name = "x".repeat(100_000);
+    report.parameters[1].shape = vec![i64::MAX, i64::MIN];
+    let svg = report.to_svg()?;
+    assert!(svg.starts_with("<svg") && svg.contains(&u64::MAX.to_string()));
+    #[cfg(feature = "plot-png")]
+    assert_eq!(&report.to_png()?[1..4], b"PNG");
+    assert!(report.to_string().contains(&u64::MAX.to_string()));
+    Ok(())
+}
+
+/// A report with very many rows (as hostile JSON can hold) would need a PNG buffer of many
+/// gigabytes (the allocation aborts the process when it fails): `to_png` refuses charts of
+/// more than 2^28 pixels with a typed error instead. SVG has no such buffer.
+#[cfg(feature = "plot-png")]
+#[test]
+fn png_chart_refuses_a_huge_report() -> TestResult {
+    let mut report = SparsityReport::from_tensors([("w", &values(&[0.0, 1.0], &[2]))])?;
+    let row = report.parameters[0].clone();
+    report.parameters = vec![row; 100_000];
+    match report.to_png().unwrap_err() {
+        PruneError::InvalidReport { field, value, .. } => {
+            assert_eq!((field.as_str(), value), ("parameters", 100_000.0));
+        }
+        other => panic!("expected InvalidReport, got {other:?}"),
+    }
+    Ok(())
+}

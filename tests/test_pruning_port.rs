@@ -1,11 +1,11 @@
 //! The tensor-level tests of PyTorch's `test/nn/test_pruning.py` (class `TestPruningNN`),
-//! ported under the same names (spec §11).
+//! ported under the same names.
 //!
 //! Tests that need a module (`nn.Linear`, hooks, `remove`, pickling, `global_unstructured`)
 //! belong to the model layer. Where a PyTorch test goes through a module only to reach the
 //! masks (`test_l1_unstructured_pruning`, `test_ln_structured_pruning`,
 //! `test_multiple_pruning_calls`, ...), its essence is kept here by doing what
-//! `BasePruningMethod.apply` does (spec §3.5): the first pruning is
+//! `BasePruningMethod.apply` does: the first pruning is
 //! `method.compute_mask(importance, ones_like(orig))`; every later one appends the method to a
 //! [`PruningContainer`] and runs `container.compute_mask(importance, mask)`, where the importance
 //! is the current masked weight `orig * mask` (or the given importance scores).
@@ -571,7 +571,7 @@ fn builtin_methods_as_trait_objects() -> TestResult {
     Ok(())
 }
 
-// Not in PyTorch's file; spec §5.3 and §5.5: with `largest=False`, NaN counts as larger than
+// Not in PyTorch's file; PyTorch's behaviour: with `largest=False`, NaN counts as larger than
 // any number (and +inf is among the largest), so NaN entries are pruned last; a NaN channel
 // norm ranks as the largest, so that channel is kept.
 #[test]
@@ -588,7 +588,7 @@ fn nan_and_inf_rank_as_largest() -> TestResult {
     Ok(())
 }
 
-// Not in PyTorch's file; spec §7.6 (bare `compute_mask`): unstructured and custom masks have
+// Not in PyTorch's file; PyTorch's mask kinds (bare `compute_mask`): unstructured and custom masks have
 // the default mask's kind; structured masks have the importance kind when something is pruned
 // and are the default mask otherwise; inside a container the mask has the importance kind.
 #[test]

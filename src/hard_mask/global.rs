@@ -8,7 +8,7 @@ use super::prune::{checked_mask, PendingMask};
 use super::HardMask;
 use crate::error::Result;
 use crate::global::{check_global_arguments, global_masks, scores_for, GlobalParam};
-use crate::method::PruningMethod;
+use crate::method::{check_writable, PruningMethod};
 
 impl HardMask {
     /// Prunes the listed variables together: `method` (unstructured) ranks the entries of all
@@ -18,14 +18,18 @@ impl HardMask {
     /// multiplied in place.
     ///
     /// `importance_scores` pairs variable names with score tensors of the variable's shape;
-    /// variables without scores are ranked by their current (masked) value.
+    /// variables without scores are ranked by their current (masked) value. Scores for names
+    /// that are not listed are ignored, as in PyTorch, so one set of scores serves any subset.
     ///
     /// # Errors
     /// [`PruneError::EmptyParameterList`], [`PruneError::DuplicateParameter`],
-    /// [`PruneError::UnknownParameter`] (a name that is not a variable, or scores for a name
-    /// not listed), [`PruneError::WrongPruningType`] for a structured or global method,
-    /// [`PruneError::ShapeMismatch`], [`PruneError::NonBinaryMask`], and the method's own
-    /// (e.g. [`PruneError::AmountTooLarge`]). Nothing changes on error, for any variable.
+    /// [`PruneError::UnknownParameter`] (a listed name that is not a variable),
+    /// [`PruneError::WrongPruningType`] for a structured or global method,
+    /// [`PruneError::InternalOverlap`] for a variable that cannot be written in place,
+    /// [`PruneError::ShapeMismatch`], [`PruneError::NonBinaryMask`],
+    /// [`PruneError::UnsupportedLayout`] (a sparse or MKL-DNN variable or scores), and the
+    /// method's own (e.g. [`PruneError::AmountTooLarge`]). Nothing changes on error, for any
+    /// variable.
     ///
     /// [`PruneError::EmptyParameterList`]: crate::PruneError::EmptyParameterList
     /// [`PruneError::DuplicateParameter`]: crate::PruneError::DuplicateParameter
@@ -34,6 +38,8 @@ impl HardMask {
     /// [`PruneError::ShapeMismatch`]: crate::PruneError::ShapeMismatch
     /// [`PruneError::NonBinaryMask`]: crate::PruneError::NonBinaryMask
     /// [`PruneError::AmountTooLarge`]: crate::PruneError::AmountTooLarge
+    /// [`PruneError::UnsupportedLayout`]: crate::PruneError::UnsupportedLayout
+    /// [`PruneError::InternalOverlap`]: crate::PruneError::InternalOverlap
     ///
     /// ```
     /// use tch::nn::{self, Module};
@@ -60,11 +66,13 @@ impl HardMask {
         method: impl PruningMethod,
         importance_scores: &[(&str, &Tensor)],
     ) -> Result<()> {
-        check_global_arguments(names, &method, importance_scores)?;
+        check_global_arguments(names, &method)?;
         let mut params = Vec::with_capacity(names.len());
         let mut global = Vec::with_capacity(names.len());
         for name in names {
             let param = self.param(name)?;
+            // Every variable is checked before any is written (`commit`).
+            check_writable(name, &param)?;
             let mask = self.mask(name).map(Tensor::shallow_clone);
             global.push(GlobalParam {
                 values: param.f_detach()?,

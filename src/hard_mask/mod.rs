@@ -166,7 +166,10 @@ impl HardMask {
     /// (`VarStore::set_kind`, `set_device`), and then kept that way.
     ///
     /// # Errors
-    /// A libtorch error from the multiplication.
+    /// [`PruneError::InternalOverlap`] when a masked variable was replaced (`set_data`) by a
+    /// tensor that cannot be written in place; a libtorch error from moving a mask. Every
+    /// variable is checked and every mask moved before any variable is written, so on error
+    /// nothing changes.
     ///
     /// ```
     /// use tch::{nn, Device, Kind};
@@ -184,8 +187,13 @@ impl HardMask {
     ///
     /// PyTorch equivalent: `with torch.no_grad(): p.mul_(mask)` for every masked `p`.
     pub fn apply_masks(&mut self) -> Result<()> {
-        for entry in &mut self.entries {
-            entry.follow_param()?;
+        let mut masks = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            crate::method::check_writable(&entry.name, &entry.param)?;
+            masks.push(entry.followed_mask()?);
+        }
+        for (entry, mask) in self.entries.iter_mut().zip(masks) {
+            entry.mask = mask;
             let mut param = entry.param.shallow_clone();
             let _ = tch::no_grad(|| param.f_mul_(&entry.mask))?;
         }
@@ -197,7 +205,9 @@ impl HardMask {
     /// [`MaskedOptimizer`] calls it between the backward pass and the optimizer step.
     ///
     /// # Errors
-    /// A libtorch error from the multiplication.
+    /// [`PruneError::InternalOverlap`] for a gradient that cannot be written in place; a
+    /// libtorch error from moving a mask. Every gradient is checked and every mask moved before
+    /// any gradient is written.
     ///
     /// ```
     /// use tch::{nn, Device, Kind, Tensor};
@@ -215,9 +225,17 @@ impl HardMask {
     ///
     /// PyTorch equivalent: `p.grad.mul_(mask)` for every masked `p`.
     pub fn mask_grads(&mut self) -> Result<()> {
-        for entry in &mut self.entries {
-            entry.follow_param()?;
-            let mut grad = entry.param.f_grad()?;
+        let mut grads = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            let grad = entry.param.f_grad()?;
+            // A sparse gradient (an embedding's) has no strides to check.
+            if grad.defined() && crate::method::check_layout("grad", &grad).is_ok() {
+                crate::method::check_writable(&format!("{}.grad", entry.name), &grad)?;
+            }
+            grads.push((grad, entry.followed_mask()?));
+        }
+        for (entry, (mut grad, mask)) in self.entries.iter_mut().zip(grads) {
+            entry.mask = mask;
             if grad.defined() {
                 let _ = tch::no_grad(|| grad.f_mul_(&entry.mask))?;
             }
@@ -345,13 +363,15 @@ impl HardMask {
 }
 
 impl MaskEntry {
-    /// Moves the mask to the parameter's kind and device if the parameter changed them.
-    fn follow_param(&mut self) -> Result<()> {
+    /// The mask in the parameter's kind and on its device (itself unless the parameter changed
+    /// them).
+    fn followed_mask(&self) -> Result<Tensor> {
         let (kind, device) = (self.param.kind(), self.param.device());
         if self.mask.kind() != kind || self.mask.device() != device {
-            self.mask = self.mask.f_to_device(device)?.f_to_kind(kind)?;
+            Ok(self.mask.f_to_device(device)?.f_to_kind(kind)?)
+        } else {
+            Ok(self.mask.shallow_clone())
         }
-        Ok(())
     }
 }
 

@@ -5,8 +5,8 @@ use tch::Tensor;
 use super::{HardMask, MaskEntry};
 use crate::error::{PruneError, Result};
 use crate::method::{
-    check_same_shape, contiguous_copy, Amount, CustomFromMask, L1Unstructured, LnStructured, Norm,
-    PruningMethod, RandomStructured, RandomUnstructured,
+    check_layout, check_same_shape, check_writable, contiguous_copy, Amount, CustomFromMask,
+    L1Unstructured, LnStructured, Norm, PruningMethod, RandomStructured, RandomUnstructured,
 };
 
 /// A validated mask, ready to be multiplied in: applying it cannot fail for any reason the
@@ -30,8 +30,10 @@ impl HardMask {
     /// [`PruneError::UnknownParameter`] when the `VarStore` has no variable `name`;
     /// [`PruneError::ShapeMismatch`] (importance scores, or a mask of the wrong shape from a
     /// custom method); [`PruneError::DeviceMismatch`] for a mask on another device;
-    /// [`PruneError::NonBinaryMask`] for a mask with entries other than 0 and 1; and whatever
-    /// the method returns. Nothing changes on error, neither the tensor nor the masks.
+    /// [`PruneError::NonBinaryMask`] for a mask with entries other than 0 and 1;
+    /// [`PruneError::UnsupportedLayout`] for a sparse or MKL-DNN variable, importance scores or
+    /// mask; [`PruneError::InternalOverlap`] for a variable that cannot be written in place (an
+    /// expanded tensor); and whatever the method returns. Nothing changes on error, neither the tensor nor the masks.
     ///
     /// ```
     /// use tch::{nn, Device, Kind};
@@ -200,6 +202,7 @@ impl HardMask {
         importance_scores: Option<&Tensor>,
     ) -> Result<PendingMask> {
         let param = self.param(name)?;
+        check_writable(name, &param)?;
         let current = self.entry(name).map(|e| e.mask.shallow_clone());
         let value = match &current {
             // A magnitude method only ranks entries whose mask is 1, where the value is the
@@ -211,6 +214,7 @@ impl HardMask {
         };
         let importance = match importance_scores {
             Some(scores) => {
+                check_layout("importance_scores", scores)?;
                 check_same_shape("importance_scores", &param.size(), scores)?;
                 scores
             }
@@ -226,7 +230,8 @@ impl HardMask {
 
     /// Multiplies the prepared masks in and records them. The multiplications come first and
     /// are the only fallible step (a tensor op on operands already checked for shape, kind and
-    /// device), so in practice an error here cannot happen after a mask is recorded.
+    /// device, into variables checked to be writable in place), so in practice an error here
+    /// cannot happen after a variable is changed.
     pub(super) fn commit(&mut self, pending: Vec<PendingMask>) -> Result<()> {
         for p in &pending {
             let mut param = p.param.shallow_clone();
@@ -251,6 +256,7 @@ pub(super) fn checked_mask(
     mask: Tensor,
     inputs: &[&Tensor],
 ) -> Result<Tensor> {
+    check_layout("mask", &mask)?;
     check_same_shape("mask", &param.size(), &mask)?;
     if mask.device() != param.device() {
         return Err(PruneError::DeviceMismatch {

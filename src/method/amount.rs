@@ -157,7 +157,8 @@ where
 mod tests {
     use super::*;
 
-    /// Every row of the spec's table (§7.1), computed by Python's `round`.
+    /// Fractions times sizes around the .5 cases, each expected count computed by Python's
+    /// `round(amount * n)` (round half to even on the f64 product).
     #[test]
     fn rounding_matches_python_round_half_even() {
         let table = [

@@ -1,6 +1,6 @@
 //! Validation and tensor helpers shared by the methods and the container.
 
-use tch::{Kind, Tensor};
+use tch::{Kind, Layout, Tensor};
 
 use super::Amount;
 use crate::error::{PruneError, Result};
@@ -28,6 +28,35 @@ pub(crate) fn check_same_shape(
     Ok(())
 }
 
+/// Fails with [`PruneError::UnsupportedLayout`] unless `t` is a dense (strided) tensor. Runs
+/// before anything that panics on sparse or MKL-DNN tensors (`data_ptr`, `is_contiguous`, and
+/// tch's fallible operations taking a scalar, which panic when libtorch raises).
+pub(crate) fn check_layout(parameter: &str, t: &Tensor) -> Result<()> {
+    match crate::kernels::layout(t) {
+        Layout::Strided => Ok(()),
+        layout => Err(PruneError::UnsupportedLayout { parameter: parameter.to_string(), layout }),
+    }
+}
+
+/// Fails with [`PruneError::InternalOverlap`] when libtorch would refuse to write into `t` in
+/// place (`copy_`, `mul_`) because entries share memory: a stride of 0 along a dimension longer
+/// than 1, as in an `expand`ed tensor (libtorch's `has_internal_overlap`). `name` names `t` in
+/// the error. Checks the layout first ([`check_layout`]): only dense tensors have strides.
+pub(crate) fn check_writable(name: &str, t: &Tensor) -> Result<()> {
+    check_layout(name, t)?;
+    let (shape, strides) = (t.size(), t.stride());
+    if shape.iter().zip(&strides).any(|(&size, &stride)| size > 1 && stride == 0) {
+        return Err(PruneError::InternalOverlap { name: name.to_string(), shape, strides });
+    }
+    Ok(())
+}
+
+/// [`check_layout`] of a method's two arguments.
+pub(crate) fn check_dense(importance: &Tensor, default_mask: &Tensor) -> Result<()> {
+    check_layout("importance", importance)?;
+    check_layout("default_mask", default_mask)
+}
+
 /// Structured methods need "channels": at least two dimensions.
 pub(crate) fn check_structured(t: &Tensor) -> Result<()> {
     if t.dim() < 2 {
@@ -45,6 +74,7 @@ pub(crate) fn structured_counts(
     dim: i64,
     amount: Amount,
 ) -> Result<(i64, i64, i64)> {
+    check_dense(importance, default)?;
     check_same_shape("default_mask", &importance.size(), default)?;
     check_structured(importance)?;
     let dim = normalize_dim(dim, importance.dim() as i64)?;

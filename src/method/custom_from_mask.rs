@@ -3,7 +3,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tch::{Device, Kind, Tensor};
 
-use super::checks::{check_same_shape, contiguous_copy};
+use super::checks::{check_layout, check_same_shape, contiguous_copy};
 use super::{PruningMethod, PruningType};
 use crate::error::Result;
 use crate::kernels::{vectorized, with_slice, with_slice_mut};
@@ -59,6 +59,8 @@ impl Clone for CustomFromMask {
 
 impl PruningMethod for CustomFromMask {
     fn compute_mask(&self, _importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
+        check_layout("mask", &self.mask)?;
+        check_layout("default_mask", default_mask)?;
         check_same_shape("mask", &default_mask.size(), &self.mask)?;
         if let Some(product) = masked_product(default_mask, &self.mask)? {
             return Ok(product);
@@ -67,11 +69,19 @@ impl PruningMethod for CustomFromMask {
         Ok(default_mask.f_mul(&mask)?)
     }
 
-    /// Times ones, the product is the mask itself in the ones' kind (`1 * m == m` bit for bit,
-    /// NaN and signed zeros included): one conversion instead of building the ones and
-    /// multiplying. Always a new tensor, never the stored mask.
+    /// Times ones, the product is the mask itself in the ones' kind when that kind is not a
+    /// floating-point one (`1 * m == m` for integers and `bool`): one conversion instead of
+    /// building the ones and multiplying. Always a new tensor, never the stored mask. `None`
+    /// for a floating-point kind: there the product re-encodes NaNs (it quiets signalling NaNs,
+    /// and libtorch's bfloat16 kernels write `0xFFFF` or `0x7FC0` depending on the position),
+    /// so the mask must be the product itself, as PyTorch's.
     fn compute_mask_on_ones(&self, _importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+        check_layout("mask", &self.mask)?;
+        check_layout("default_mask", like)?;
         check_same_shape("mask", &like.size(), &self.mask)?;
+        if like.f_is_floating_point()? || like.f_is_complex()? {
+            return Ok(None);
+        }
         let mask = self.mask.f_to_device(like.device())?.f_to_kind(like.kind())?;
         if mask.data_ptr() == self.mask.data_ptr() || !mask.is_contiguous() {
             return contiguous_copy(&mask).map(Some);
@@ -271,18 +281,22 @@ mod tests {
 
     #[test]
     fn mask_on_ones_is_a_fresh_copy_equal_to_the_product() {
-        let like = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
+        let like = Tensor::zeros([2, 3], (Kind::Int, Device::Cpu));
         for mask in [
-            Tensor::from_slice(&[1.0f32, 0.0, f32::NAN, -0.0, 0.5, 1.0]).reshape([2, 3]),
+            Tensor::from_slice(&[1i32, 0, 7, -3, 0, 1]).reshape([2, 3]),
             Tensor::from_slice(&[true, false, true, true, false, false]).reshape([2, 3]),
             Tensor::from_slice(&[1.0f32, 0.0, 1.0, 1.0, 0.0, 0.0]).reshape([3, 2]).tr(),
         ] {
             let method = CustomFromMask::new(mask.shallow_clone());
             let ours = method.compute_mask_on_ones(&like, &like).unwrap().unwrap();
             let expected = method.compute_mask(&like, &like.ones_like()).unwrap();
-            assert!(ours.view_dtype(Kind::Int).equal(&expected.view_dtype(Kind::Int)));
+            assert!(ours.equal(&expected));
             assert_ne!(ours.data_ptr(), mask.data_ptr());
             assert!(ours.is_contiguous());
         }
+        // Float kinds: the product itself (it re-encodes NaNs), no shortcut.
+        let float = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));
+        let method = CustomFromMask::new(Tensor::ones([2, 3], (Kind::Float, Device::Cpu)));
+        assert!(method.compute_mask_on_ones(&float, &float).unwrap().is_none());
     }
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+use super::checks::check_layout;
 use super::{PruningMethod, PruningType};
 use crate::error::Result;
 
@@ -27,6 +28,7 @@ pub struct Identity;
 impl PruningMethod for Identity {
     /// Returns `default_mask` itself (a shallow clone sharing its storage), as PyTorch does.
     fn compute_mask(&self, _importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
+        check_layout("default_mask", default_mask)?;
         Ok(default_mask.shallow_clone())
     }
 

@@ -3,17 +3,19 @@
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::checks::{check_same_shape, contiguous_copy};
+use super::checks::{check_dense, check_same_shape, contiguous_copy};
 use super::{Amount, PruningMethod, PruningType};
 use crate::error::Result;
-use crate::select::{prune_mask, MaskDefault, Order};
+use crate::select::{fast_path_applies, prune_mask, zero_by_topk, MaskDefault, Order};
 
 /// Prunes the `k` entries with the smallest absolute value.
 ///
 /// `k` comes from the [`Amount`]: a count, or a fraction of the entries rounded half-to-even.
 /// Exactly `k` entries are zeroed even when magnitudes tie (selection by count, not by
 /// threshold); which tied entries go is decided by libtorch's `topk`, as in PyTorch, so masks
-/// are bit-identical to PyTorch's on the same backend. NaN counts as the largest magnitude.
+/// are bit-identical to PyTorch's on the same backend, at every size (large CPU tensors are
+/// selected in linear time, and handed to `topk` when tied entries straddle the threshold).
+/// NaN counts as the largest magnitude.
 ///
 /// ```
 /// use tch::Tensor;
@@ -54,35 +56,48 @@ impl L1Unstructured {
     }
 }
 
+/// `mask` (a fresh contiguous copy of the default mask) with the `k` smallest `|importance|`
+/// zeroed by libtorch's `topk`, as PyTorch.
+fn prune_smallest(importance: &Tensor, k: i64, mask: Tensor) -> Result<Tensor> {
+    if k == 0 {
+        return Ok(mask);
+    }
+    zero_by_topk(&importance.f_abs()?, k, false, mask)
+}
+
 impl PruningMethod for L1Unstructured {
     /// The mask is a copy of `default_mask` (same kind) with the `k` smallest `|importance|`
     /// entries set to zero, chosen over the whole tensor.
     fn compute_mask(&self, importance: &Tensor, default_mask: &Tensor) -> Result<Tensor> {
+        check_dense(importance, default_mask)?;
         check_same_shape("default_mask", &importance.size(), default_mask)?;
         let k = self.amount.count_for(importance.numel() as i64)?;
         if k != 0 {
-            // Radix selection for large CPU tensors (same set as `topk` unless magnitudes tie at
-            // the threshold; see `crate::select`), libtorch's `topk` otherwise, as PyTorch.
+            // Linear-time selection for large CPU tensors (`topk`'s set; where magnitudes tie
+            // across the threshold it declines, see `crate::select`), libtorch's `topk`
+            // otherwise, as PyTorch.
             let default = MaskDefault::Tensor(default_mask);
             if let Some(mask) = prune_mask(importance, k, Order::SmallestMagnitude, default)? {
                 return Ok(mask);
             }
         }
-        let mask = contiguous_copy(default_mask)?;
-        if k != 0 {
-            let scores = importance.f_abs()?.f_reshape([-1])?;
-            let (_, indices) = scores.f_topk(k, 0, false, true)?;
-            _ = mask.f_view([-1])?.f_index_fill_(0, &indices, 0)?;
-        }
-        Ok(mask)
+        prune_smallest(importance, k, contiguous_copy(default_mask)?)
     }
 
     /// The fast path without the ones: they are only ever copied into the mask.
     fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+        check_dense(importance, like)?;
         check_same_shape("default_mask", &importance.size(), like)?;
         let k = self.amount.count_for(importance.numel() as i64)?;
         let ones = MaskDefault::Ones(like.kind(), like.device());
-        prune_mask(importance, k, Order::SmallestMagnitude, ones)
+        if k == 0 || !fast_path_applies(importance, ones) {
+            return Ok(None);
+        }
+        match prune_mask(importance, k, Order::SmallestMagnitude, ones)? {
+            Some(mask) => Ok(Some(mask)),
+            // Magnitudes tie across the threshold: `topk` decides, on ones built here.
+            None => prune_smallest(importance, k, like.f_ones_like()?.f_contiguous()?).map(Some),
+        }
     }
 
     fn pruning_type(&self) -> PruningType {
@@ -107,12 +122,16 @@ mod tests {
             .sin()
             .reshape([300, 200]);
         let method = L1Unstructured::new(0.3).unwrap();
-        for kind in [Kind::Float, Kind::Double, Kind::Int64, Kind::Uint8] {
-            let like = Tensor::zeros([300, 200], (kind, Device::Cpu));
-            let ours = method.compute_mask_on_ones(&importance, &like).unwrap().unwrap();
-            let expected = method.compute_mask(&importance, &like.ones_like()).unwrap();
-            assert_eq!(ours.kind(), kind);
-            assert!(ours.equal(&expected), "{kind:?}");
+        // The same values rounded to 9 levels: ties straddle the threshold, `topk` decides.
+        let tied = (&importance * 4.0).round();
+        for importance in [&importance, &tied] {
+            for kind in [Kind::Float, Kind::Double, Kind::Int64, Kind::Uint8] {
+                let like = Tensor::zeros([300, 200], (kind, Device::Cpu));
+                let ours = method.compute_mask_on_ones(importance, &like).unwrap().unwrap();
+                let expected = method.compute_mask(importance, &like.ones_like()).unwrap();
+                assert_eq!(ours.kind(), kind);
+                assert!(ours.equal(&expected), "{kind:?}");
+            }
         }
         // No shortcut where the fast path does not apply.
         let small = Tensor::ones([3, 4], (Kind::Float, Device::Cpu));

@@ -12,7 +12,9 @@ use crate::error::Result;
 ///
 /// The norm of a channel is taken over every other axis. The `nch - k` channels with the
 /// largest norms are kept (libtorch `topk`, so ties and NaN norms resolve as in PyTorch).
-/// Channels are counted along `dim`; a negative `dim` counts from the end.
+/// Channels are counted along `dim`; a negative `dim` counts from the end. As in PyTorch,
+/// `n = "fro"` ([`Norm::Fro`]) fails on a tensor of 4 or more dimensions, even when nothing is
+/// pruned ([`PruneError::UnsupportedNorm`](crate::PruneError::UnsupportedNorm)).
 ///
 /// ```
 /// use tch::Tensor;
@@ -78,9 +80,10 @@ impl LnStructured {
         default: &Tensor,
     ) -> Result<Option<(i64, Tensor)>> {
         let (dim, channels, k) = structured_counts(importance, default, self.dim, self.amount)?;
-        // PyTorch computes the norms before looking at k, so integer tensors fail even when
-        // nothing is pruned.
+        // PyTorch computes the norms before looking at k, so integer tensors, and "fro" on 4 or
+        // more dimensions, fail even when nothing is pruned.
         check_floating("importance", importance)?;
+        self.n.check_rank(importance)?;
         if k == 0 {
             return Ok(None);
         }

@@ -25,7 +25,8 @@ pub use random_unstructured::RandomUnstructured;
 pub(crate) use amount::deserialize_valid as deserialize_valid_amount;
 pub(crate) use channels::alive_channels;
 pub(crate) use checks::{
-    check_same_shape, contiguous_copy, normalize_dim, to_kind_copy, true_positions,
+    check_dense, check_layout, check_same_shape, check_writable, contiguous_copy, normalize_dim,
+    to_kind_copy, true_positions,
 };
 pub(crate) use custom_from_mask::compact;
 
@@ -44,7 +45,9 @@ use crate::error::Result;
 /// `compute_mask` receives the *importance* tensor (the parameter itself unless importance
 /// scores were given) and the mask from earlier pruning (`default_mask`, all ones the first
 /// time), and returns a mask of the same shape that keeps every zero of `default_mask`. It must
-/// not modify its arguments.
+/// not modify its arguments. The crate hands it dense (strided) tensors only: sparse and
+/// MKL-DNN tensors are refused before, and a sparse mask it returns is refused after
+/// ([`PruneError::UnsupportedLayout`](crate::PruneError::UnsupportedLayout)).
 ///
 /// ```
 /// use tch::{Kind, Tensor};
@@ -122,7 +125,9 @@ pub trait PruningMethod: fmt::Debug + Send {
     ///
     /// # Errors
     /// [`PruneError::ShapeMismatch`](crate::PruneError::ShapeMismatch) when
-    /// `importance_scores` or `default_mask` does not have the shape of `t`, and the errors of
+    /// `importance_scores` or `default_mask` does not have the shape of `t`,
+    /// [`PruneError::UnsupportedLayout`](crate::PruneError::UnsupportedLayout) when one of the
+    /// three is sparse or MKL-DNN, and the errors of
     /// [`compute_mask`](PruningMethod::compute_mask).
     ///
     /// ```
@@ -142,8 +147,10 @@ pub trait PruningMethod: fmt::Debug + Send {
         default_mask: Option<&Tensor>,
         importance_scores: Option<&Tensor>,
     ) -> Result<Tensor> {
+        check_layout("t", t)?;
         let importance = match importance_scores {
             Some(scores) => {
+                check_layout("importance_scores", scores)?;
                 check_same_shape("importance_scores", &t.size(), scores)?;
                 scores
             }
@@ -151,6 +158,7 @@ pub trait PruningMethod: fmt::Debug + Send {
         };
         let mask = match default_mask {
             Some(mask) => {
+                check_layout("default_mask", mask)?;
                 check_same_shape("default_mask", &t.size(), mask)?;
                 self.compute_mask(importance, mask)?
             }

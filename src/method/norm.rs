@@ -9,14 +9,18 @@ use crate::error::{PruneError, Result};
 
 /// The order of the per-channel norm used by [`LnStructured`](crate::LnStructured).
 ///
-/// Covers every order PyTorch's `n` accepts that gives a per-channel value for any tensor rank:
-/// a number `p` (`(Σ|x|^p)^(1/p)`; `0` counts non-zeros, negative `p` is allowed as in
-/// `torch.linalg.vector_norm`), `inf` (max |x|), `-inf` (min |x|) and `"fro"` (equal to
-/// `p = 2` for every rank, which is what `torch.norm` computes).
+/// Covers every order PyTorch's `n` accepts that gives a per-channel value: a number `p`
+/// (`(Σ|x|^p)^(1/p)`; `0` counts non-zeros, negative `p` is allowed as in
+/// `torch.linalg.vector_norm`), `inf` (max |x|), `-inf` (min |x|), all for any tensor rank, and
+/// `"fro"`, the same values as `p = 2` on tensors of 2 or 3 dimensions. On 4 or more dimensions
+/// (every `Conv2d` weight) PyTorch's `torch.norm(t, p="fro", dim=dims)` raises (with three or
+/// more reduced dims it calls `linalg.matrix_norm`, which takes exactly two), even with amount
+/// 0, and so does [`LnStructured`](crate::LnStructured): [`PruneError::UnsupportedNorm`]. Use
+/// `P(2.0)` there.
 ///
 /// **`"nuc"` is deliberately not offered.** In PyTorch it only means something for 3-D
 /// tensors; on 2-D tensors it fails inside `topk`, and on 4-D and larger it silently produces a
-/// meaningless mask (spec §2.6, bug B8).
+/// meaningless mask.
 ///
 /// `From<f64>` maps `f64::INFINITY` / `f64::NEG_INFINITY` to [`Norm::Inf`] / [`Norm::NegInf`],
 /// so `LnStructured::new(0.5, f64::INFINITY, 0)` ports `n=float('inf')` unchanged. In serde
@@ -33,6 +37,7 @@ use crate::error::{PruneError, Result};
 /// PyTorch equivalent: the `n` argument of `LnStructured` / `ln_structured`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "NormRepr", into = "NormRepr")]
+#[non_exhaustive]
 pub enum Norm {
     /// The vector `p`-norm for a finite `p` (not NaN).
     P(f64),
@@ -40,7 +45,8 @@ pub enum Norm {
     Inf,
     /// The minimum absolute value (`n = -inf`).
     NegInf,
-    /// The Frobenius norm (`n = "fro"`), the same values as `p = 2`.
+    /// The Frobenius norm (`n = "fro"`), the same values as `p = 2`; only for tensors of at
+    /// most 3 dimensions (see the type's documentation).
     Fro,
 }
 
@@ -78,11 +84,27 @@ impl Norm {
         }
     }
 
+    /// Fails with [`PruneError::UnsupportedNorm`] for `"fro"` on a tensor of 4 or more
+    /// dimensions, where PyTorch's `torch.norm` raises.
+    pub(crate) fn check_rank(self, t: &Tensor) -> Result<()> {
+        const FRO_MAX_NDIM: i64 = 3;
+        if self == Norm::Fro && t.dim() as i64 > FRO_MAX_NDIM {
+            return Err(PruneError::UnsupportedNorm {
+                norm: self,
+                shape: t.size(),
+                max_ndim: FRO_MAX_NDIM,
+            });
+        }
+        Ok(())
+    }
+
     /// Per-channel norms of `t` along `dim` (already normalised to `0..ndim`): reduces every
     /// other axis, giving a 1-D tensor of length `t.size()[dim]`.
     ///
     /// PyTorch's `torch.norm(t, p=n, dim=dims)` calls `linalg.vector_norm(t, n, dims)` for
-    /// every numeric `n` and for `"fro"`; `at::norm` (what tch exposes) reaches the same kernel.
+    /// every numeric `n`, and for `"fro"` when `dims` has at most two entries (a tensor of at
+    /// most 3 dimensions; [`check_rank`](Self::check_rank) refuses the others); `at::norm`
+    /// (what tch exposes) reaches the same kernel.
     pub(crate) fn channel_norms(self, t: &Tensor, dim: i64) -> Result<Tensor> {
         let dims: Vec<i64> = (0..t.dim() as i64).filter(|&d| d != dim).collect();
         Ok(t.f_norm_scalaropt_dim(self.order(), dims.as_slice(), false)?)

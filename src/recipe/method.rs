@@ -103,6 +103,7 @@ pub enum RecipeMethod {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum GlobalPruningMethod {
     /// [`L1Unstructured`]: smallest magnitude first.
     #[default]

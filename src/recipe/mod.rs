@@ -412,7 +412,7 @@ fn run_plan<M: Prunable>(model: &mut PrunedModel<M>, plan: Vec<Planned>) -> Resu
     let sparsity = if touched.is_empty() {
         SparsityReport::from_tensors(std::iter::empty::<(String, &tch::Tensor)>())?
     } else {
-        SparsityReport::from_model(model, Some(touched.as_slice()))?
+        SparsityReport::from_model_names(model, &touched)?
     };
     let mut steps = Vec::with_capacity(plan.len());
     let mut gradual_pruners = Vec::new();
@@ -449,7 +449,7 @@ fn failed_field(e: &PruneError) -> Option<&'static str> {
         | PruneError::NegativeCount { .. }
         | PruneError::FractionOutOfRange { .. } => Some("amount"),
         PruneError::DimOutOfRange { .. } => Some("dim"),
-        PruneError::InvalidNorm { .. } => Some("n"),
+        PruneError::InvalidNorm { .. } | PruneError::UnsupportedNorm { .. } => Some("n"),
         PruneError::NotStructured { .. }
         | PruneError::UnsupportedKind { .. }
         | PruneError::WrongPruningType { .. } => Some("method"),

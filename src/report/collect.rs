@@ -1,5 +1,5 @@
 //! Which tensors a report covers: a `VarStore`'s parameters in creation order, pruned ones under
-//! their own name, filtered by names or glob patterns.
+//! their own name, filtered by names or glob patterns, or exactly the parameters named.
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,7 +8,7 @@ use tch::Tensor;
 
 use crate::error::{PruneError, Result};
 use crate::glob::select_names;
-use crate::reparam::mask_name;
+use crate::reparam::{mask_name, orig_name};
 
 /// One parameter to report.
 pub(crate) struct Entry {
@@ -29,6 +29,45 @@ pub(crate) enum Value {
 /// `named_variables` (the trainable list has none), matched by tensor identity. A variable
 /// named `<base>_orig` for which `is_pruned(base)` holds is reported as `base`, with its mask.
 pub(crate) fn parameters(vars: &Variables, is_pruned: impl Fn(&str) -> bool) -> Vec<Entry> {
+    pytorch_order(trainable(vars, &is_pruned))
+}
+
+/// Exactly the parameters `names` (full names), in [`pytorch_order`]: the trainable ones as
+/// [`parameters`] finds them, and the others from `named_variables` (a slot holding a variable
+/// created with `zeros_no_train` can be pruned too, so it can be reported), placed after the
+/// trainable ones of their layer. A name for which `is_pruned` holds is read as
+/// `<name>_orig * <name>_mask`.
+///
+/// # Errors
+/// [`PruneError::UnknownParameter`] for a name that is not a variable (nor a pruned parameter).
+pub(crate) fn named(
+    vars: &Variables,
+    names: &[&str],
+    is_pruned: impl Fn(&str) -> bool,
+) -> Result<Vec<Entry>> {
+    let mut out: Vec<Entry> = trainable(vars, &is_pruned)
+        .into_iter()
+        .filter(|entry| names.contains(&entry.name.as_str()))
+        .collect();
+    for &name in names {
+        if out.iter().any(|entry| entry.name == name) {
+            continue;
+        }
+        let unknown = || PruneError::UnknownParameter { name: name.to_string() };
+        let value = if is_pruned(name) {
+            let orig = vars.named_variables.get(&orig_name(name)).ok_or_else(unknown)?;
+            let mask = vars.named_variables.get(&mask_name(name)).ok_or_else(unknown)?;
+            Value::Masked { orig: orig.shallow_clone(), mask: mask.shallow_clone() }
+        } else {
+            Value::Plain(vars.named_variables.get(name).ok_or_else(unknown)?.shallow_clone())
+        };
+        out.push(Entry { name: name.to_string(), value });
+    }
+    Ok(pytorch_order(out))
+}
+
+/// The trainable variables as [`parameters`] reports them, in creation order.
+fn trainable(vars: &Variables, is_pruned: &impl Fn(&str) -> bool) -> Vec<Entry> {
     // Names by tensor identity; sorted so that aliases of one tensor come out in a fixed order.
     let mut by_identity: HashMap<Identity, Vec<&String>> = HashMap::new();
     for (name, tensor) in &vars.named_variables {
@@ -62,7 +101,7 @@ pub(crate) fn parameters(vars: &Variables, is_pruned: impl Fn(&str) -> bool) -> 
             });
         }
     }
-    pytorch_order(out)
+    out
 }
 
 /// PyTorch's `named_parameters()` order from creation order: layers (name up to the last `.`)

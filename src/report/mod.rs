@@ -1,6 +1,6 @@
 //! [`SparsityReport`]: how many entries of each parameter are zero, as data (serde), as a text
-//! table ([`Display`](std::fmt::Display)) and as a bar chart (SVG, and PNG with the `plot-png`
-//! feature).
+//! table ([`Display`](std::fmt::Display)) and as a bar chart (SVG with the `plot` feature, PNG
+//! with `plot-png`).
 
 mod collect;
 #[cfg(feature = "plot")]
@@ -62,7 +62,7 @@ pub struct ParameterReport {
 ///   or [`from_tensors`](Self::from_tensors).
 /// * `Display` is an aligned table; the alternate form (`{:#}`) prints the tutorial's lines.
 /// * It is plain data for serde (JSON, TOML, ...): one row per parameter plus the totals.
-/// * With the default `plot` feature, `to_svg` / `write_svg`
+/// * With the `plot` feature, `to_svg` / `write_svg`
 ///   draw a bar chart per parameter; the `plot-png` feature adds `to_png` / `write_png`.
 ///
 /// ```
@@ -147,6 +147,19 @@ impl SparsityReport {
             collect::parameters(&vars, |base| model.is_parameter_pruned(base))
         };
         Self::from_entries(collect::select(entries, names)?)
+    }
+
+    /// The sparsity of exactly the parameters `names` of `model` (full names, not patterns),
+    /// trainable or not, in the model's order: what a recipe's steps selected.
+    pub(crate) fn from_model_names<M: Prunable>(
+        model: &PrunedModel<M>,
+        names: &[&str],
+    ) -> Result<Self> {
+        let entries = {
+            let vars = model.vars();
+            collect::named(&vars, names, |base| model.is_parameter_pruned(base))?
+        };
+        Self::from_entries(entries)
     }
 
     /// The sparsity of the parameters of a `VarStore`, e.g. one pruned in place with

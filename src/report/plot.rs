@@ -1,6 +1,6 @@
 //! Bar charts of a [`SparsityReport`]: one horizontal bar per parameter (sparsity in percent)
-//! and a line at the global sparsity, drawn with `plotters` as SVG (feature `plot`, default) or
-//! PNG (feature `plot-png`).
+//! and a line at the global sparsity, drawn with `plotters` as SVG (feature `plot`) or PNG
+//! (feature `plot-png`).
 //!
 //! SVG needs no font: the text is written as `<text>` elements and the viewer renders it in its
 //! own sans-serif font. PNG rasterizes the text itself, with the Noto Sans font built into the
@@ -20,14 +20,20 @@ use crate::error::{PruneError, Result};
 const FONT: &str = "sans-serif";
 const BAR: RGBColor = RGBColor(0x4c, 0x72, 0xb0);
 const GLOBAL: RGBColor = RGBColor(0xc4, 0x4e, 0x52);
+/// The largest PNG chart drawn, in pixels (768 MiB of RGB; about 9000 rows at the widest).
+#[cfg(feature = "plot-png")]
+const MAX_PNG_PIXELS: u64 = 1 << 28;
 
 impl SparsityReport {
-    /// The bar chart as an SVG document: one horizontal bar per parameter, labelled with its
-    /// name and its sparsity, and a vertical line at the global sparsity. The image grows with
-    /// the number of parameters (about 26 pixels a bar).
+    /// The bar chart as an SVG document (feature `plot`): one horizontal bar per parameter,
+    /// labelled with its name and its sparsity, and a vertical line at the global sparsity. The
+    /// image grows with the number of parameters (about 26 pixels a bar).
     ///
     /// # Errors
+    /// [`PruneError::InvalidReport`] for a sparsity that is not a percentage in `[0, 100]` (NaN
+    /// included: a report deserialized from untrusted data, or edited), naming the field;
     /// [`PruneError::Plot`] when `plotters` fails to draw (not expected for valid reports).
+    /// Counts are drawn as they are, even when they do not add up.
     ///
     /// ```
     /// use tch::Tensor;
@@ -39,6 +45,7 @@ impl SparsityReport {
     /// # Ok::<(), tch_prune::PruneError>(())
     /// ```
     pub fn to_svg(&self) -> Result<String> {
+        self.check_drawable()?;
         let (width, height) = self.chart_size();
         let mut svg = String::new();
         {
@@ -49,7 +56,7 @@ impl SparsityReport {
         Ok(svg)
     }
 
-    /// Writes [`to_svg`](Self::to_svg)'s chart to `path` (created or truncated).
+    /// Writes [`to_svg`](Self::to_svg)'s chart to `path` (created or truncated; feature `plot`).
     ///
     /// # Errors
     /// [`PruneError::Io`] when the file cannot be written, and those of
@@ -74,7 +81,8 @@ impl SparsityReport {
     /// The bar chart of [`to_svg`](Self::to_svg) as a PNG image (feature `plot-png`).
     ///
     /// # Errors
-    /// [`PruneError::Plot`] when drawing or encoding fails.
+    /// As [`to_svg`](Self::to_svg), and [`PruneError::InvalidReport`] for a chart of more than
+    /// 2<sup>28</sup> pixels (about 9000 parameters); [`PruneError::Plot`] when encoding fails.
     ///
     /// ```
     /// use tch::Tensor;
@@ -89,8 +97,17 @@ impl SparsityReport {
     pub fn to_png(&self) -> Result<Vec<u8>> {
         use image::ImageEncoder;
 
+        self.check_drawable()?;
         let (width, height) = self.chart_size();
-        let mut pixels = vec![0u8; width as usize * height as usize * 3];
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels > MAX_PNG_PIXELS {
+            return Err(PruneError::InvalidReport {
+                field: "parameters".into(),
+                value: self.parameters.len() as f64,
+                expected: "few enough rows for a PNG chart of at most 2^28 pixels",
+            });
+        }
+        let mut pixels = vec![0u8; pixels as usize * 3];
         {
             let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
             self.draw(&root).map_err(plot_error)?;
@@ -126,16 +143,38 @@ impl SparsityReport {
         write_file(path.as_ref(), &png)
     }
 
-    /// Width and height in pixels: room for the longest name on the left, a bar per parameter.
+    /// Fails with [`PruneError::InvalidReport`] unless every sparsity is a percentage in
+    /// `[0, 100]`: plotters overflows (panics) on coordinates far outside the axis.
+    fn check_drawable(&self) -> Result<()> {
+        let check = |field: String, value: f64| {
+            if (0.0..=100.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(PruneError::InvalidReport {
+                    field,
+                    value,
+                    expected: "a percentage in [0, 100]",
+                })
+            }
+        };
+        for (i, p) in self.parameters.iter().enumerate() {
+            check(format!("parameters[{i}].sparsity_percent"), p.sparsity_percent)?;
+        }
+        check("sparsity_percent".into(), self.sparsity_percent)
+    }
+
+    /// Width and height in pixels: room for the longest name on the left, a bar per parameter
+    /// (saturating: a report can hold any number of rows).
     fn chart_size(&self) -> (u32, u32) {
-        let bars = self.parameters.len().max(1) as u32;
-        (640 + self.label_width(), 110 + 26 * bars)
+        let bars = u32::try_from(self.parameters.len().max(1)).unwrap_or(u32::MAX);
+        (640 + self.label_width(), bars.saturating_mul(26).saturating_add(110))
     }
 
     /// Pixels for the parameter names (about 7 a character at 13 px).
     fn label_width(&self) -> u32 {
         let longest = self.parameters.iter().map(|p| p.name.chars().count()).max().unwrap_or(0);
-        (longest as u32 * 7 + 20).clamp(60, 480)
+        let longest = u32::try_from(longest).unwrap_or(u32::MAX);
+        longest.saturating_mul(7).saturating_add(20).clamp(60, 480)
     }
 
     fn draw<DB: DrawingBackend>(

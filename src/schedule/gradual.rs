@@ -13,6 +13,7 @@ use crate::prunable::Prunable;
 /// Whether a [`GradualPruner`] brings each parameter to the target on its own or all of them
 /// together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum PruningScope {
     /// Each parameter reaches the target sparsity by itself (magnitudes compared within the
     /// tensor; [`PrunedModel::l1_unstructured`]).

@@ -1,5 +1,8 @@
-//! Random selection for large CPU tensors: `k` entries chosen uniformly at random without
-//! drawing a random number per entry from libtorch.
+//! Hashed random selection for large CPU tensors, the opt-in of
+//! [`RandomUnstructured::with_hashed_draws`](crate::RandomUnstructured::with_hashed_draws):
+//! `k` entries chosen uniformly at random without drawing a random number per entry from
+//! libtorch. By default `RandomUnstructured` draws PyTorch's `rand_like` and selects with
+//! [`super::prune_mask`] instead, which gives PyTorch's seeded masks.
 //!
 //! libtorch's CPU `rand_like`, which PyTorch's `RandomUnstructured` calls, fills the tensor on
 //! one thread under the generator's lock: about 7 ns an entry on the 2-core CI machine, several
@@ -19,20 +22,20 @@
 //!
 //! The masks are therefore **not** the ones PyTorch draws after the same `torch.manual_seed`:
 //! they are equally uniform (every entry pruned with probability `k / n`, checked in the
-//! tests), reproducible, and exact in count. Smaller tensors, other devices, and
-//! [`RandomUnstructured::with_pytorch_draws`](crate::RandomUnstructured::with_pytorch_draws)
-//! keep PyTorch's draws bit for bit.
+//! tests), reproducible, and exact in count. Tensors below [`RANDOM_FAST_PATH_MIN_NUMEL`]
+//! entries and other devices than the CPU keep PyTorch's draws even with the opt-in.
 
 use tch::{Device, Kind, Tensor};
 
-use super::{MaskDefault, MaskElem};
+use super::keys::MaskElem;
+use super::MaskDefault;
 use crate::error::Result;
 use crate::kernels::{vectorized, with_slice, with_slice_mut};
 
-/// Tensors with at least this many entries (on the CPU, with a mask kind the kernels write)
-/// take the hashed-key selection of [`RandomUnstructured`](crate::RandomUnstructured); smaller
-/// ones draw with libtorch's `rand_like` exactly as PyTorch does.
-pub const RANDOM_FAST_PATH_MIN_NUMEL: usize = 1 << 15;
+/// With hashed draws, tensors with at least this many entries (on the CPU, with a mask kind the
+/// kernels write) take the hashed-key selection; smaller ones draw with libtorch's `rand_like`
+/// exactly as PyTorch does. A tuning threshold, not API.
+pub(crate) const RANDOM_FAST_PATH_MIN_NUMEL: usize = 1 << 15;
 
 /// Entries per step of a pass (the step loop has a fixed trip count and vectorises).
 const STEP: usize = 64;
@@ -188,7 +191,7 @@ fn write<T: MaskElem>(seeds: Seeds, cut: u32, default: Option<&Tensor>, out: &mu
     .unwrap_or(false)
 }
 
-/// The loop of [`write`], on slices.
+/// The loop of [`write()`], on slices.
 #[inline(always)]
 fn fill<T: MaskElem>(seeds: Seeds, cut: u32, default: Option<&[T]>, out: &mut [T]) {
     let mut pruned = [false; STEP];

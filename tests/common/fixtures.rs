@@ -1,7 +1,8 @@
 //! Loading the PyTorch parity fixtures written by `scripts/make_fixtures.py`
 //! (`tests/fixtures/masks.json` and `tests/fixtures/masks.safetensors`; the script's docstring
-//! describes the format), building the crate's methods from their JSON description, and
-//! comparing tensors bit for bit.
+//! describes the format; tensors a case lists under `"cast"` are converted to their kind on
+//! loading), building the crate's methods from their JSON description, and comparing tensors
+//! bit for bit.
 #![allow(dead_code)]
 
 use std::collections::{BTreeSet, HashMap};
@@ -33,6 +34,9 @@ pub struct Case {
     pub container: bool,
     /// Whether step 0 of a container case already goes through `PruningContainer`.
     pub start_in_container: bool,
+    /// The `PruneError` variant the last step must return, where PyTorch raises (no mask is
+    /// stored for that step).
+    pub error: Option<String>,
 }
 
 /// The manifest and every tensor of the fixtures.
@@ -54,10 +58,22 @@ impl MaskFixtures {
         let cases = manifest.iter().map(parse_case).collect();
 
         let st_path = dir.join("masks.safetensors");
-        let tensors = Tensor::read_safetensors(&st_path)
+        let mut tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&st_path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", st_path.display()))
             .into_iter()
             .collect();
+        // Tensors stored in a smaller integer kind (a case's "cast": {suffix: dtype}).
+        for case in &manifest {
+            let Some(cast) = case.get("cast").and_then(Value::as_object) else { continue };
+            for (suffix, dtype) in cast {
+                let key = format!("{}.{suffix}", case["id"].as_str().unwrap_or_default());
+                let kind = dtype.as_str().and_then(kind_named).unwrap_or_else(|| {
+                    panic!("{}: {key}: unknown cast dtype {dtype}", json_path.display())
+                });
+                let stored = tensors.get_mut(&key).unwrap_or_else(|| panic!("no tensor {key:?}"));
+                *stored = stored.to_kind(kind);
+            }
+        }
         Self { cases, tensors }
     }
 
@@ -89,6 +105,20 @@ impl MaskFixtures {
     }
 }
 
+/// The kind of a dtype name of the script's `DTYPES` (`"f32"`, `"i64"`, ...).
+fn kind_named(name: &str) -> Option<Kind> {
+    Some(match name {
+        "f32" => Kind::Float,
+        "f64" => Kind::Double,
+        "f16" => Kind::Half,
+        "bf16" => Kind::BFloat16,
+        "i64" => Kind::Int64,
+        "i32" => Kind::Int,
+        "bool" => Kind::Bool,
+        _ => return None,
+    })
+}
+
 fn parse_case(value: &Value) -> Case {
     let id = value["id"].as_str().unwrap_or_else(|| panic!("case without an id: {value}"));
     let methods = value["methods"]
@@ -101,7 +131,8 @@ fn parse_case(value: &Value) -> Case {
         .unwrap_or_else(|| panic!("case {id}: \"container\" is not a bool"));
     let start_in_container = value.get("start_in_container").and_then(Value::as_bool) == Some(true);
     assert!(container || methods.len() == 1, "case {id}: several methods but no container");
-    Case { id: id.to_string(), methods, container, start_in_container }
+    let error = value.get("error").and_then(Value::as_str).map(String::from);
+    Case { id: id.to_string(), methods, container, start_in_container, error }
 }
 
 /// A JSON integer is a count, a JSON float (written with a decimal point) a fraction, exactly
