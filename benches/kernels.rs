@@ -15,7 +15,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{L1Unstructured, LnStructured, PrunedModel, PruningMethod, RandomUnstructured};
+use tch_prune::{
+    L1Unstructured, LnStructured, PrunedModel, Pruner, PruningMethod, RandomUnstructured,
+};
 
 const SIZES: [(i64, &str); 5] = [
     (10_000, "1e4"),
@@ -107,7 +109,7 @@ fn forward(c: &mut Criterion) {
     let vs = nn::VarStore::new(device);
     let fc = nn::linear(vs.root() / "fc", 768, 3072, Default::default());
     group.bench_function("unpruned", |b| b.iter(|| synced(device, fc.forward(&x))));
-    let mut pruned = PrunedModel::new(fc, &vs).with_prefix("fc");
+    let mut pruned = PrunedModel::with_prefix(fc, &vs, "fc").unwrap();
     pruned.l1_unstructured("fc.weight", 0.4, None).unwrap();
     group
         .bench_function("pruned_train", |b| b.iter(|| synced(device, pruned.forward(&x).unwrap())));

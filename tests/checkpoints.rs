@@ -17,7 +17,7 @@ use std::process::Command;
 
 use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{prunable, L1Unstructured, PrunedModel};
+use tch_prune::{prunable, L1Unstructured, PrunedModel, Pruner};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -153,7 +153,7 @@ fn rust_checkpoint_loads_into_pytorch() -> TestResult {
     tch::manual_seed(11);
     let vs = VarStore::new(CPU);
     let mut opt = nn::Adam::default().build(&vs, 1e-2)?;
-    let mut model = PrunedModel::new(Net::new(&vs), &vs);
+    let mut model = PrunedModel::new(Net::new(&vs), &vs).unwrap();
 
     model.ln_structured("conv1.weight", 1, 2, 0, None)?;
     model.l1_unstructured("fc1.weight", 0.5, None)?;
@@ -215,7 +215,7 @@ fn pytorch_checkpoint_loads_into_rust() -> TestResult {
     let io = read(&dir.join("io.safetensors"));
 
     let vs = VarStore::new(CPU);
-    let mut model = PrunedModel::new(Net::new(&vs), &vs);
+    let mut model = PrunedModel::new(Net::new(&vs), &vs).unwrap();
     let before: BTreeMap<String, usize> =
         vs.variables().iter().map(|(k, t)| (k.clone(), t.data_ptr() as usize)).collect();
     assert!(!model.is_pruned());

@@ -7,7 +7,7 @@ use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
 use tch_prune::{
     prunable, ConstantSparsity, Cubic, FromFn, GradualPruner, PolynomialDecay, PruneError,
-    PrunedModel, PruningSchedule, PruningScope,
+    PrunedModel, Pruner, PruningSchedule, PruningScope,
 };
 
 #[derive(Debug)]
@@ -32,7 +32,7 @@ fn model(seed: i64) -> (VarStore, PrunedModel<Mlp>) {
         fc1: nn::linear(vs.root() / "fc1", 20, 30, Default::default()),
         fc2: nn::linear(vs.root() / "fc2", 30, 7, Default::default()),
     };
-    let model = PrunedModel::new(net, &vs);
+    let model = PrunedModel::new(net, &vs).unwrap();
     (vs, model)
 }
 

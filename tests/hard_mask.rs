@@ -11,7 +11,7 @@ mod common;
 use tch::nn::{self, Module, OptimizerConfig, VarStore, RNN};
 use tch::{Device, Kind, Reduction, Tensor};
 use tch_prune::{
-    HardMask, L1Unstructured, LnStructured, MaskedOptimizer, PruneError, PrunedModel,
+    HardMask, L1Unstructured, LnStructured, MaskedOptimizer, PruneError, PrunedModel, Pruner,
     RandomUnstructured,
 };
 
@@ -202,7 +202,7 @@ fn masks_equal_pruned_model_masks() {
         g: nn::Linear,
     }
     tch_prune::prunable!(Two { fc, g });
-    let mut model = PrunedModel::new(Two { fc: layer, g: other }, &vs_a);
+    let mut model = PrunedModel::new(Two { fc: layer, g: other }, &vs_a).unwrap();
     let mut masks = HardMask::new(&vs_b);
     let scores = Tensor::randn([10, 12], (Kind::Float, Device::Cpu));
 

@@ -8,7 +8,7 @@ mod common;
 use common::lenet::{lenet, zeros, LeNet, NAMES};
 use tch::nn::VarStore;
 use tch::Tensor;
-use tch_prune::{PruneError, PrunedModel, PruningRecipe};
+use tch_prune::{PruneError, PrunedModel, Pruner, PruningRecipe};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

@@ -8,7 +8,7 @@ use common::lenet::{lenet, rng_lock, zeros, LeNet, NAMES};
 use tch::nn::VarStore;
 use tch_prune::{
     Amount, ConstantSparsity, Cubic, GlobalPruningMethod, GradualPruner, L1Unstructured, LayerKind,
-    PolynomialDecay, PruneError, PrunedModel, PruningRecipe, PruningSchedule, PruningScope,
+    PolynomialDecay, PruneError, PrunedModel, Pruner, PruningRecipe, PruningSchedule, PruningScope,
     RandomUnstructured, RecipeMethod, RecipeStep, ScheduleConfig,
 };
 
