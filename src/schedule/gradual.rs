@@ -86,7 +86,7 @@ impl GradualPruner {
     /// ```
     /// use tch_prune::{ConstantSparsity, GradualPruner, PruneError};
     ///
-    /// let schedule = ConstantSparsity::new(0.5, 0, -1, 100)?;
+    /// let schedule = ConstantSparsity::new(0.5, 0, None, 100)?;
     /// let names = vec!["fc1.weight".to_string(), "fc2.weight".to_string()];
     /// assert!(GradualPruner::new(schedule, &names).is_ok());
     /// let err = GradualPruner::new(schedule, ["a", "a"]).unwrap_err();
@@ -115,7 +115,7 @@ impl GradualPruner {
     /// ```
     /// use tch_prune::{ConstantSparsity, GradualPruner, PruningScope};
     ///
-    /// let pruner = GradualPruner::new(ConstantSparsity::new(0.5, 0, -1, 100)?, ["a", "b"])?
+    /// let pruner = GradualPruner::new(ConstantSparsity::new(0.5, 0, None, 100)?, ["a", "b"])?
     ///     .with_scope(PruningScope::Global);
     /// assert_eq!(pruner.scope(), PruningScope::Global);
     /// # Ok::<(), tch_prune::PruneError>(())
