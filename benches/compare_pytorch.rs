@@ -44,7 +44,7 @@ use std::time::Instant;
 
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{prunable, L1Unstructured, PrunedModel};
+use tch_prune::{prunable, L1Unstructured, PrunedModel, Pruner};
 
 const WORKLOADS: [&str; 9] = [
     "l1_unstructured",
@@ -136,7 +136,7 @@ fn lenets() -> Vec<(nn::VarStore, PrunedModel<LeNet>)> {
     (0..100)
         .map(|_| {
             let vs = nn::VarStore::new(Device::Cpu);
-            let m = PrunedModel::new(lenet(&vs), &vs);
+            let m = PrunedModel::new(lenet(&vs), &vs).unwrap();
             (vs, m)
         })
         .collect()
@@ -175,7 +175,7 @@ fn run_workload(name: &str, repeats: usize) -> tch_prune::Result<Vec<f64>> {
             continue;
         }
         let vs = nn::VarStore::new(Device::Cpu);
-        let mut m = PrunedModel::new(encoder(&vs), &vs);
+        let mut m = PrunedModel::new(encoder(&vs), &vs).unwrap();
         if name == "remove" {
             for w in &all {
                 m.l1_unstructured(w, 0.4, None)?;
@@ -267,7 +267,7 @@ fn run_forward(repeats: usize) -> tch_prune::Result<ForwardTimes> {
         let plain_vs = nn::VarStore::new(Device::Cpu);
         let plain = nn::linear(plain_vs.root() / "fc", FWD_IN, FWD_OUT, Default::default());
         vs.copy(&plain_vs)?;
-        let mut m = PrunedModel::new(fc, &vs).with_prefix("fc");
+        let mut m = PrunedModel::with_prefix(fc, &vs, "fc").unwrap();
         m.l1_unstructured("fc.weight", 0.4, None)?;
         for round in 0..FWD_WARMUP + FWD_ITERS {
             let timed = round >= FWD_WARMUP;

@@ -7,15 +7,19 @@
 //! TCH_PRUNE_BENCH_DEVICE=cuda scripts/env.sh cargo bench --bench kernels  # on CUDA device 0
 //! ```
 //!
-//! Beside each L1 mask, the same mask by PyTorch's algorithm (`topk`, then `index_fill_`) and a
-//! `kthvalue` threshold followed by one comparison (what a threshold-based path costs; exact
+//! Beside each L1 mask, the same mask by the obvious standard-library route (the keys `|x|`
+//! copied into a vector, `slice::select_nth_unstable` for the threshold, then one pass writing
+//! the mask with ties lowest index first: `select_nth`), by PyTorch's algorithm (`topk`, then
+//! `index_fill_`) and a `kthvalue` threshold followed by one comparison (what a threshold-based path costs; exact
 //! tie handling would add a pass): on CUDA, where the methods use libtorch, these say which
 //! libtorch route is fastest. On CUDA every iteration waits for the device to finish.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{L1Unstructured, LnStructured, PrunedModel, PruningMethod, RandomUnstructured};
+use tch_prune::{
+    L1Unstructured, LnStructured, PrunedModel, Pruner, PruningMethod, RandomUnstructured,
+};
 
 const SIZES: [(i64, &str); 5] = [
     (10_000, "1e4"),
@@ -74,8 +78,19 @@ fn masks(c: &mut Criterion) {
                 b.iter(|| synced(device, method.compute_mask(t, &ones).unwrap()))
             });
             if name == "l1" {
-                // PyTorch's algorithm for the same mask: a full `topk`.
                 let k = (0.4 * n as f64).round_ties_even() as i64;
+                // The standard-library baseline the custom kernels must beat (CPU only).
+                if device == Device::Cpu {
+                    // Same mask as the crate's (checked where it is cheap to check).
+                    if n <= 1_000_000 {
+                        let ours = method.compute_mask(&t, &ones).unwrap();
+                        assert!(ours.equal(&select_nth_mask(&t, k as usize)), "select_nth differs");
+                    }
+                    group.bench_with_input(BenchmarkId::new("select_nth", label), &t, |b, t| {
+                        b.iter(|| select_nth_mask(t, k as usize))
+                    });
+                }
+                // PyTorch's algorithm for the same mask: a full `topk`.
                 group.bench_with_input(BenchmarkId::new("topk", label), &t, |b, t| {
                     b.iter(|| {
                         let mask = ones.copy();
@@ -107,7 +122,7 @@ fn forward(c: &mut Criterion) {
     let vs = nn::VarStore::new(device);
     let fc = nn::linear(vs.root() / "fc", 768, 3072, Default::default());
     group.bench_function("unpruned", |b| b.iter(|| synced(device, fc.forward(&x))));
-    let mut pruned = PrunedModel::new(fc, &vs).with_prefix("fc");
+    let mut pruned = PrunedModel::with_prefix(fc, &vs, "fc").unwrap();
     pruned.l1_unstructured("fc.weight", 0.4, None).unwrap();
     group
         .bench_function("pruned_train", |b| b.iter(|| synced(device, pruned.forward(&x).unwrap())));
@@ -119,3 +134,25 @@ fn forward(c: &mut Criterion) {
 
 criterion_group!(benches, masks, forward);
 criterion_main!(benches);
+
+/// The L1 mask of the `k` smallest magnitudes by `select_nth_unstable` on a copied key vector,
+/// then a pass writing the mask (entries tied with the threshold taken lowest index first).
+fn select_nth_mask(t: &Tensor, k: usize) -> Tensor {
+    let values = Vec::<f32>::try_from(t.reshape([-1])).unwrap();
+    let mut keys: Vec<u32> = values.iter().map(|v| v.to_bits() & 0x7FFF_FFFF).collect();
+    let mut mask = vec![1.0f32; values.len()];
+    if k > 0 {
+        let (below, &mut threshold, _) = keys.select_nth_unstable(k - 1);
+        let mut ties = k - below.iter().filter(|&&key| key < threshold).count();
+        for (m, v) in mask.iter_mut().zip(&values) {
+            let key = v.to_bits() & 0x7FFF_FFFF;
+            if key < threshold || (key == threshold && ties > 0) {
+                if key == threshold {
+                    ties -= 1;
+                }
+                *m = 0.0;
+            }
+        }
+    }
+    Tensor::from_slice(&mask).reshape(t.size())
+}

@@ -37,7 +37,7 @@ use std::time::Instant;
 
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{prunable, L1Unstructured, Prunable, PrunedModel};
+use tch_prune::{prunable, L1Unstructured, Prunable, PrunedModel, Pruner};
 
 const VOCAB_SIZE: i64 = 30522;
 const MAX_POSITIONS: i64 = 512;
@@ -294,7 +294,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bert = timed("build the model (random init)", || BertModel::new(&vs));
     let total: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
     println!("    {} tensors, {total} parameters", vs.variables().len());
-    let mut model = PrunedModel::new(bert, &vs);
+    let mut model = PrunedModel::new(bert, &vs)?;
     let unpruned = check_forward(&mut model, &input_ids, None)?;
 
     let attn = "encoder.layer.0.attention.self";
@@ -389,7 +389,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     section("Global pruning of the attention projections");
     let vs = nn::VarStore::new(device);
-    let mut model = PrunedModel::new(timed("build a fresh model", || BertModel::new(&vs)), &vs);
+    let mut model = PrunedModel::new(timed("build a fresh model", || BertModel::new(&vs)), &vs)?;
     let names: Vec<String> = (0..LAYERS)
         .flat_map(|i| {
             ["query", "key", "value"]

@@ -74,7 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // The optimizer is built before pruning: it keeps training `<name>_orig`.
     let mut opt = nn::Adam::default().build(&vs, 3e-3)?;
-    let mut model = PrunedModel::new(net, &vs);
+    let mut model = PrunedModel::new(net, &vs)?;
 
     // Every linear weight, each to the target on its own (PruningScope::Local). Sparsity rises
     // from 0% after epoch 5 to 90% after epoch 20, pruning every 5 steps (25 steps an epoch;

@@ -33,7 +33,9 @@
 
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{prunable, L1Unstructured, Prunable, PrunedModel, PruningMethod, PruningType};
+use tch_prune::{
+    prunable, L1Unstructured, Prunable, PrunedModel, Pruner, PruningMethod, PruningType,
+};
 
 /// The tutorial's LeNet.
 #[derive(Debug)]
@@ -175,7 +177,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     section("Create a model");
     let vs = nn::VarStore::new(device);
-    let mut model = PrunedModel::new(LeNet::new(&vs), &vs);
+    let mut model = PrunedModel::new(LeNet::new(&vs), &vs)?;
     let mut vars: Vec<(String, Vec<i64>)> =
         vs.variables().into_iter().map(|(name, t)| (name, t.size())).collect();
     vars.sort();
@@ -242,7 +244,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     section("Pruning multiple parameters in a model");
     let new_vs = nn::VarStore::new(device);
-    let mut new_model = PrunedModel::new(LeNet::new(&new_vs), &new_vs);
+    let mut new_model = PrunedModel::new(LeNet::new(&new_vs), &new_vs)?;
     // for name, module in new_model.named_modules():
     //     if isinstance(module, torch.nn.Conv2d): prune.l1_unstructured(module, name='weight', amount=0.2)
     //     elif isinstance(module, torch.nn.Linear): prune.l1_unstructured(module, name='weight', amount=0.4)
@@ -276,7 +278,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     section("Global pruning");
     let global_vs = nn::VarStore::new(device);
-    let mut model = PrunedModel::new(LeNet::new(&global_vs), &global_vs);
+    let mut model = PrunedModel::new(LeNet::new(&global_vs), &global_vs)?;
     let parameters_to_prune =
         ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight", "fc3.weight"];
     // prune.global_unstructured(parameters_to_prune, pruning_method=prune.L1Unstructured, amount=0.2)
@@ -301,7 +303,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     section("Extending torch.nn.utils.prune with custom pruning functions");
     let custom_vs = nn::VarStore::new(device);
-    let mut model = PrunedModel::new(LeNet::new(&custom_vs), &custom_vs);
+    let mut model = PrunedModel::new(LeNet::new(&custom_vs), &custom_vs)?;
     // foobar_unstructured(model.fc3, name='bias'); print(model.fc3.bias_mask)
     foobar_unstructured(&mut model, "fc3.bias")?;
     println!("fc3.bias_mask = {}", model.mask("fc3.bias").unwrap());

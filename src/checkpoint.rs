@@ -41,7 +41,7 @@ impl<M: Prunable> PrunedModel<M> {
     ///
     /// ```
     /// use tch::{nn, Device};
-    /// use tch_prune::PrunedModel;
+    /// use tch_prune::{PrunedModel, Pruner};
     ///
     /// let dir = std::env::temp_dir().join(format!("tch-prune-doc-{}", std::process::id()));
     /// std::fs::create_dir_all(&dir)?;
@@ -49,15 +49,13 @@ impl<M: Prunable> PrunedModel<M> {
     ///
     /// // A pruned model, saved.
     /// let vs = nn::VarStore::new(Device::Cpu);
-    /// let mut pruned = PrunedModel::new(nn::linear(vs.root() / "fc", 4, 2, Default::default()), &vs)
-    ///     .with_prefix("fc");
+    /// let mut pruned = PrunedModel::with_prefix(nn::linear(vs.root() / "fc", 4, 2, Default::default()), &vs, "fc")?;
     /// pruned.l1_unstructured("fc.weight", 0.5, None)?;
     /// vs.save(&path)?;
     ///
     /// // A fresh, unpruned model loads it and is pruned the same way.
     /// let vs2 = nn::VarStore::new(Device::Cpu);
-    /// let mut fresh = PrunedModel::new(nn::linear(vs2.root() / "fc", 4, 2, Default::default()), &vs2)
-    ///     .with_prefix("fc");
+    /// let mut fresh = PrunedModel::with_prefix(nn::linear(vs2.root() / "fc", 4, 2, Default::default()), &vs2, "fc")?;
     /// fresh.load_pruned_checkpoint(&path)?;
     /// assert!(fresh.is_parameter_pruned("fc.weight"));
     /// assert!(fresh.mask("fc.weight").unwrap().equal(pruned.mask("fc.weight").unwrap()));
@@ -82,7 +80,7 @@ impl<M: Prunable> PrunedModel<M> {
                 .filter(|base| {
                     entries.contains_key(&orig_name(base))
                         && vars.named_variables.contains_key(*base)
-                        && !self.is_parameter_pruned(base)
+                        && self.position(base).is_none()
                 })
                 .map(str::to_string)
                 .collect()

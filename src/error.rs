@@ -177,6 +177,16 @@ pub enum PruneError {
         name: String,
     },
 
+    /// One of a model's parameter slots is not the `VarStore` variable of its path: reported
+    /// when a [`PrunedModel`](crate::PrunedModel) is made.
+    #[error("model: the slot {slot:?} is not the VarStore variable of that name (with prefix {prefix:?}; was the model built under another path? see PrunedModel::with_prefix)")]
+    UnmappedSlot {
+        /// The slot's full name (prefix and path in the model).
+        slot: String,
+        /// The prefix the model was wrapped with.
+        prefix: String,
+    },
+
     /// The model's slot for that path does not hold the `VarStore` tensor of that name.
     #[error("name: the model's slot {name:?} does not hold the VarStore variable {name:?} (was the model built from this VarStore, with matching paths?)")]
     SlotMismatch {
@@ -222,6 +232,13 @@ pub enum PruneError {
         missing: Vec<String>,
         /// Checkpoint entries that match no variable of the model.
         unexpected: Vec<String>,
+    },
+
+    /// A builder's `build` without a required argument.
+    #[error("{parameter}: required, but not given to the builder")]
+    MissingArgument {
+        /// The argument (`"amount"`, `"n"`).
+        parameter: &'static str,
     },
 
     /// A pruning-schedule parameter outside its range (a negative `begin_step`, an `end_step`

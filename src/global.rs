@@ -13,60 +13,14 @@ use crate::reparam::effective;
 use crate::select::{global_fast_path_applies, select_global_smallest, GlobalPart};
 
 impl<M: Prunable> PrunedModel<M> {
-    /// Prunes the listed parameters together: `method` (unstructured) ranks the entries of all
-    /// of them as one vector, so a fraction is a fraction of **all** still-unpruned entries and
-    /// each parameter ends up with its own sparsity.
-    ///
-    /// `importance_scores` pairs parameter names with score tensors of the parameter's shape;
-    /// parameters without scores are ranked by their current value (`orig * mask` when already
-    /// pruned). Scores for names that are not listed are ignored, as in PyTorch, so one set of
-    /// scores serves any subset of the parameters. Each parameter records a [`CustomFromMask`]
-    /// step in its history, as in PyTorch.
-    ///
-    /// # Errors
-    /// [`PruneError::EmptyParameterList`], [`PruneError::DuplicateParameter`],
-    /// [`PruneError::WrongPruningType`] for a structured or global method,
-    /// [`PruneError::UnsupportedLayout`] for sparse or MKL-DNN scores, the errors of
-    /// [`apply`](Self::apply) for each parameter, and the method's own (e.g.
-    /// [`PruneError::AmountTooLarge`] when a count exceeds the remaining entries). Nothing
-    /// changes on error, for any of the parameters.
-    ///
-    /// ```
-    /// use tch::nn;
-    /// use tch::{Device, Tensor};
-    /// use tch_prune::{prunable, L1Unstructured, PrunedModel};
-    ///
-    /// #[derive(Debug)]
-    /// struct TwoLayers { m: nn::Linear, n: nn::Linear }
-    /// prunable!(TwoLayers { m, n });
-    ///
-    /// let vs = nn::VarStore::new(Device::Cpu);
-    /// let mut net = TwoLayers {
-    ///     m: nn::linear(vs.root() / "m", 4, 2, Default::default()),
-    ///     n: nn::linear(vs.root() / "n", 3, 1, Default::default()),
-    /// };
-    /// tch::no_grad(|| {
-    ///     net.m.ws.copy_(&Tensor::from_slice(&[1.0f32, 2., 3., 4., -4., -3., -2., -1.]).reshape([2, 4]));
-    ///     net.n.ws.copy_(&Tensor::from_slice(&[0.0f32, 0.1, -2.]).reshape([1, 3]));
-    /// });
-    /// let mut model = PrunedModel::new(net, &vs);
-    /// model.global_unstructured(&["m.weight", "n.weight"], L1Unstructured::new(4)?, &[])?;
-    /// model.refresh()?;
-    /// let n = Vec::<f32>::try_from(&model.model().n.ws.reshape([-1]))?;
-    /// assert_eq!(n, vec![0.0, 0.0, -2.0]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// PyTorch equivalent: `prune.global_unstructured(parameters, pruning_method,
-    /// importance_scores=None, **kwargs)`; the method is passed built (`L1Unstructured::new(0.2)?`)
-    /// rather than as a class plus keyword arguments.
-    pub fn global_unstructured(
+    /// Global pruning (see [`Pruner::global_unstructured`](crate::Pruner::global_unstructured)).
+    pub(crate) fn global_unstructured_impl(
         &mut self,
         names: &[&str],
-        method: impl PruningMethod,
+        method: &dyn PruningMethod,
         importance_scores: &[(&str, &Tensor)],
     ) -> Result<()> {
-        check_global_arguments(names, &method)?;
+        check_global_arguments(names, method)?;
         // The parameters pruned for the first time, checked with one walk over the slots.
         let unpruned: Vec<&str> =
             names.iter().copied().filter(|name| self.position(name).is_none()).collect();
@@ -74,20 +28,23 @@ impl<M: Prunable> PrunedModel<M> {
         let mut firsts = Vec::with_capacity(names.len());
         let mut params = Vec::with_capacity(names.len());
         for name in names {
-            let (values, mask, first) = match (self.orig(name), self.mask(name)) {
-                (Some(orig), Some(mask)) => (orig.f_detach()?, Some(mask.shallow_clone()), None),
-                _ => {
-                    let param = match fresh.next() {
-                        Some(param) => param,
-                        None => self.unpruned_param(name)?,
-                    };
-                    (param.f_detach()?, None, Some(param))
-                }
-            };
+            let (values, mask, first) =
+                match (self.orig(name), self.record(name).map(|rec| &rec.mask)) {
+                    (Some(orig), Some(mask)) => {
+                        (orig.f_detach()?, Some(mask.shallow_clone()), None)
+                    }
+                    _ => {
+                        let param = match fresh.next() {
+                            Some(param) => param,
+                            None => self.unpruned_param(name)?,
+                        };
+                        (param.f_detach()?, None, Some(param))
+                    }
+                };
             params.push(GlobalParam { values, mask, scores: scores_for(name, importance_scores) });
             firsts.push(first);
         }
-        let finals = global_masks(&params, &method)?;
+        let finals = global_masks(&params, method)?;
         drop(params);
 
         // Prepare every parameter's step before applying any, so an error changes nothing.

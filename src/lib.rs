@@ -90,21 +90,24 @@ mod kernels;
 mod method;
 mod model;
 mod prunable;
+mod pruner;
 mod recipe;
 mod reparam;
 mod report;
 mod schedule;
 mod select;
+mod var_store;
 
 pub use container::PruningContainer;
 pub use error::{PruneError, Result};
 pub use hard_mask::{HardMask, MaskedOptimizer};
 pub use method::{
-    Amount, CustomFromMask, Identity, L1Unstructured, LnStructured, Norm, PruningMethod,
-    PruningType, RandomStructured, RandomUnstructured,
+    Amount, CustomFromMask, Identity, L1Unstructured, LnStructured, LnStructuredBuilder, Norm,
+    PruningMethod, PruningType, RandomStructured, RandomStructuredBuilder, RandomUnstructured,
 };
 pub use model::PrunedModel;
 pub use prunable::Prunable;
+pub use pruner::Pruner;
 pub use recipe::{
     GlobalPruningMethod, LayerKind, PruningRecipe, RecipeMethod, RecipeOutcome, RecipeStep,
     StepOutcome,

@@ -17,7 +17,7 @@ use std::process::Command;
 
 use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{prunable, L1Unstructured, PruneError, PrunedModel};
+use tch_prune::{prunable, L1Unstructured, PruneError, PrunedModel, Pruner};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -153,7 +153,7 @@ fn rust_checkpoint_loads_into_pytorch() -> TestResult {
     tch::manual_seed(11);
     let vs = VarStore::new(CPU);
     let mut opt = nn::Adam::default().build(&vs, 1e-2)?;
-    let mut model = PrunedModel::new(Net::new(&vs), &vs);
+    let mut model = PrunedModel::new(Net::new(&vs), &vs).unwrap();
 
     model.ln_structured("conv1.weight", 1, 2, 0, None)?;
     model.l1_unstructured("fc1.weight", 0.5, None)?;
@@ -215,7 +215,7 @@ fn pytorch_checkpoint_loads_into_rust() -> TestResult {
     let io = read(&dir.join("io.safetensors"));
 
     let vs = VarStore::new(CPU);
-    let mut model = PrunedModel::new(Net::new(&vs), &vs);
+    let mut model = PrunedModel::new(Net::new(&vs), &vs).unwrap();
     let before: BTreeMap<String, usize> =
         vs.variables().iter().map(|(k, t)| (k.clone(), t.data_ptr() as usize)).collect();
     assert!(!model.is_pruned());
@@ -299,7 +299,7 @@ fn checkpoint_entries_take_the_model_kinds() -> TestResult {
 
     for frozen in [false, true] {
         let mut vs = VarStore::new(CPU);
-        let mut model = PrunedModel::new(Net::new(&vs), &vs);
+        let mut model = PrunedModel::new(Net::new(&vs), &vs).unwrap();
         if frozen {
             vs.freeze();
         }
@@ -385,7 +385,7 @@ fn failed_checkpoint_load_changes_nothing() -> TestResult {
     // `extra.scale`.
     tch::manual_seed(5);
     let src = VarStore::new(CPU);
-    let mut pruned = PrunedModel::new(Net::new(&src), &src);
+    let mut pruned = PrunedModel::new(Net::new(&src), &src).unwrap();
     pruned.l1_unstructured("conv1.weight", 4, None)?;
     pruned.l1_unstructured("fc1.weight", 0.5, None)?;
     pruned.l1_unstructured("fc2.bias", 1, None)?;
@@ -418,7 +418,7 @@ fn failed_checkpoint_load_changes_nothing() -> TestResult {
     // The model: conv1.weight already pruned, and `extra.scale` expanded from one row.
     tch::manual_seed(6);
     let vs = VarStore::new(CPU);
-    let mut model = PrunedModel::new(Net::new(&vs), &vs);
+    let mut model = PrunedModel::new(Net::new(&vs), &vs).unwrap();
     model.ln_structured("conv1.weight", 1, 2, 0, None)?;
     let row = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).reshape([1, 3]);
     let _ = (vs.root() / "extra").add("scale", row.expand([2, 3], false), false);

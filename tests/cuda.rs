@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
 use tch_prune::{
-    prunable, CustomFromMask, Identity, L1Unstructured, LnStructured, Norm, PrunedModel,
+    prunable, CustomFromMask, Identity, L1Unstructured, LnStructured, Norm, PrunedModel, Pruner,
     PruningMethod, RandomStructured, RandomUnstructured,
 };
 
@@ -271,8 +271,8 @@ fn pruned_model_trains_on_cuda(cuda: Device) {
     let (cpu_vs, cpu_net) = mlp(Device::Cpu);
     let mut opt = nn::Sgd { momentum: 0.9, ..Default::default() }.build(&vs, 0.1).unwrap();
     let mut cpu_opt = nn::Sgd { momentum: 0.9, ..Default::default() }.build(&cpu_vs, 0.1).unwrap();
-    let mut model = PrunedModel::new(net, &vs);
-    let mut cpu_model = PrunedModel::new(cpu_net, &cpu_vs);
+    let mut model = PrunedModel::new(net, &vs).unwrap();
+    let mut cpu_model = PrunedModel::new(cpu_net, &cpu_vs).unwrap();
     prune_all(&mut model);
     prune_all(&mut cpu_model);
 
@@ -344,7 +344,7 @@ fn global_unstructured_on_cuda_matches_cpu(cuda: Device) {
         let mut masks = Vec::new();
         for device in [cuda, Device::Cpu] {
             let (vs, net) = mlp(device);
-            let mut model = PrunedModel::new(net, &vs);
+            let mut model = PrunedModel::new(net, &vs).unwrap();
             model.l1_unstructured("fc2.weight", 3, None).unwrap();
             let device_scores = scores.to_device(device);
             let importance: Vec<(&str, &Tensor)> =
@@ -378,7 +378,7 @@ fn global_unstructured_on_cuda_matches_cpu(cuda: Device) {
 /// into an unpruned model on CUDA: `_orig` and `_mask` end up on CUDA with the file's values.
 fn pruned_checkpoint_loads_onto_cuda(cuda: Device) {
     let (cpu_vs, cpu_net) = mlp(Device::Cpu);
-    let mut source = PrunedModel::new(cpu_net, &cpu_vs);
+    let mut source = PrunedModel::new(cpu_net, &cpu_vs).unwrap();
     prune_all(&mut source);
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("cuda-checkpoint-{}.safetensors", std::process::id()));
@@ -387,7 +387,7 @@ fn pruned_checkpoint_loads_onto_cuda(cuda: Device) {
     Tensor::write_safetensors(&entries, &path).unwrap();
 
     let (vs, net) = mlp(cuda);
-    let mut model = PrunedModel::new(net, &vs);
+    let mut model = PrunedModel::new(net, &vs).unwrap();
     model.load_pruned_checkpoint(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
     for name in PRUNED {

@@ -14,7 +14,7 @@ mod common;
 use common::tensors::{assert_same, distinct, snapshot, tf, ti};
 use tch::{Device, Kind, Tensor};
 use tch_prune::{
-    Amount, CustomFromMask, Identity, L1Unstructured, LnStructured, Norm, PruneError,
+    Amount, CustomFromMask, Identity, L1Unstructured, LnStructured, Norm, PruneError, Pruner,
     PruningContainer, PruningMethod, RandomStructured, RandomUnstructured,
 };
 
@@ -423,7 +423,7 @@ fn fro_norm_on_four_or_more_dimensions() {
     // A Conv2d weight in a model: refused, nothing changes.
     let vs = tch::nn::VarStore::new(Device::Cpu);
     let conv = tch::nn::conv2d(vs.root() / "conv", 3, 4, 2, Default::default());
-    let mut model = tch_prune::PrunedModel::new(conv, &vs).with_prefix("conv");
+    let mut model = tch_prune::PrunedModel::with_prefix(conv, &vs, "conv").unwrap();
     let before = snapshot(&vs.variables()["conv.weight"]);
     assert_fro_refused(model.ln_structured("conv.weight", 0, Norm::Fro, 0, None), &[4, 3, 2, 2]);
     assert!(!model.is_pruned());

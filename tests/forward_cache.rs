@@ -3,13 +3,13 @@
 
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
-use tch_prune::PrunedModel;
+use tch_prune::{PrunedModel, Pruner};
 
 fn model() -> (nn::VarStore, PrunedModel<nn::Linear>) {
     tch::manual_seed(7);
     let vs = nn::VarStore::new(Device::Cpu);
     let fc = nn::linear(vs.root() / "fc", 6, 4, Default::default());
-    let mut m = PrunedModel::new(fc, &vs).with_prefix("fc");
+    let mut m = PrunedModel::with_prefix(fc, &vs, "fc").unwrap();
     m.l1_unstructured("fc.weight", 0.5, None).unwrap();
     (vs, m)
 }
@@ -97,7 +97,7 @@ fn evaluation_sees_set_data_when_the_old_address_is_reused() {
     let vs = nn::VarStore::new(Device::Cpu);
     let config = nn::LinearConfig { bias: false, ..Default::default() };
     let fc = nn::linear(vs.root() / "fc", 4096, 2050, config);
-    let mut m = PrunedModel::new(fc, &vs).with_prefix("fc");
+    let mut m = PrunedModel::with_prefix(fc, &vs, "fc").unwrap();
     m.identity("fc.weight").unwrap();
     let x = Tensor::ones([1, 4096], (Kind::Float, Device::Cpu));
     let _ = tch::no_grad(|| m.forward(&x)).unwrap(); // caches orig * mask

@@ -5,7 +5,7 @@
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 use tch_prune::{
-    prunable, Amount, L1Unstructured, PrunedModel, PruningMethod, PruningType, Result,
+    prunable, Amount, L1Unstructured, PrunedModel, Pruner, PruningMethod, PruningType, Result,
 };
 
 #[derive(Debug)]
@@ -58,7 +58,7 @@ fn twin_models() -> (nn::VarStore, PrunedModel<Mlp>, nn::VarStore, PrunedModel<M
         }
     }
     assert_eq!(offset, total);
-    let (p1, p2) = (PrunedModel::new(m1, &vs1), PrunedModel::new(m2, &vs2));
+    let (p1, p2) = (PrunedModel::new(m1, &vs1).unwrap(), PrunedModel::new(m2, &vs2).unwrap());
     (vs1, p1, vs2, p2)
 }
 

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use tch::nn;
 use tch::{Device, Kind, Tensor};
-use tch_prune::{prunable, L1Unstructured, PrunedModel, RandomUnstructured};
+use tch_prune::{prunable, L1Unstructured, PrunedModel, Pruner, RandomUnstructured};
 
 /// `RANDOM_SEED` of the script.
 const RANDOM_SEED: i64 = 2024;
@@ -94,7 +94,7 @@ fn global_pruning_with_ties_matches_pytorch() {
     for (layer, w) in LAYERS.iter().zip([&net.a.ws, &net.b.ws, &net.c.ws]) {
         tch::no_grad(|| w.shallow_clone().copy_(&get(format!("init.{layer}.weight"))));
     }
-    let mut model = PrunedModel::new(net, &vs);
+    let mut model = PrunedModel::new(net, &vs).unwrap();
 
     let check = |model: &PrunedModel<Net>, step: usize| {
         for (layer, name) in LAYERS.iter().zip(NAMES) {

@@ -7,7 +7,7 @@ use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
 use tch_prune::{
     prunable, ConstantSparsity, Cubic, FromFn, GradualPruner, PolynomialDecay, PruneError,
-    PrunedModel, PruningSchedule, PruningScope,
+    PrunedModel, Pruner, PruningSchedule, PruningScope,
 };
 
 #[derive(Debug)]
@@ -32,7 +32,7 @@ fn model(seed: i64) -> (VarStore, PrunedModel<Mlp>) {
         fc1: nn::linear(vs.root() / "fc1", 20, 30, Default::default()),
         fc2: nn::linear(vs.root() / "fc2", 30, 7, Default::default()),
     };
-    let model = PrunedModel::new(net, &vs);
+    let model = PrunedModel::new(net, &vs).unwrap();
     (vs, model)
 }
 
@@ -166,7 +166,7 @@ fn local_pruning_reaches_the_target_of_each_whole_tensor() {
 fn a_constant_target_does_not_compound() {
     let (vs, mut model) = model(1);
     let mut pruner =
-        GradualPruner::new(ConstantSparsity::new(0.5, 0, -1, 1).unwrap(), NAMES).unwrap();
+        GradualPruner::new(ConstantSparsity::new(0.5, 0, None, 1).unwrap(), NAMES).unwrap();
     let prunes = run(&mut pruner, &mut model, &vs, 0..5, |_, progress| {
         // 50% of the whole tensor every time, not 50%, 75%, 87.5%, ...
         assert_eq!(progress.parameters()[0].pruned(), 300);
@@ -205,7 +205,8 @@ fn zeros_from_earlier_pruning_count_towards_the_target() {
     // One of fc1's 30 rows: 20 of 600 entries.
     model.ln_structured("fc1.weight", 1, 2, 0, None).unwrap();
     let mut pruner =
-        GradualPruner::new(ConstantSparsity::new(0.1, 0, -1, 1).unwrap(), ["fc1.weight"]).unwrap();
+        GradualPruner::new(ConstantSparsity::new(0.1, 0, None, 1).unwrap(), ["fc1.weight"])
+            .unwrap();
     let progress = pruner.step(&mut model, 0).unwrap().unwrap();
     assert_eq!(progress.pruned(), 60);
     assert_eq!(model.history("fc1.weight").unwrap().len(), 2);
@@ -237,7 +238,7 @@ fn a_zero_or_falling_target_prunes_nothing() {
 fn errors_change_nothing() {
     let (_vs, mut model) = model(5);
     // An unknown parameter after a valid one: the valid one is not pruned either.
-    let always = ConstantSparsity::new(0.5, 0, -1, 1).unwrap();
+    let always = ConstantSparsity::new(0.5, 0, None, 1).unwrap();
     let mut pruner = GradualPruner::new(always, ["fc1.weight", "fc3.weight"]).unwrap();
     let err = pruner.step(&mut model, 0).unwrap_err();
     assert!(matches!(err, PruneError::UnknownParameter { ref name } if name == "fc3.weight"));
@@ -282,7 +283,7 @@ fn a_target_of_one_prunes_everything() {
 #[test]
 fn the_pruner_is_send_and_takes_boxed_schedules() {
     fn assert_send<T: Send>(_: &T) {}
-    let boxed: Box<dyn PruningSchedule> = Box::new(ConstantSparsity::new(0.2, 0, -1, 1).unwrap());
+    let boxed: Box<dyn PruningSchedule> = Box::new(ConstantSparsity::new(0.2, 0, None, 1).unwrap());
     let pruner = GradualPruner::new(boxed, NAMES).unwrap();
     assert_send(&pruner);
     assert_eq!(pruner.names(), NAMES);

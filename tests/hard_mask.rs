@@ -11,7 +11,7 @@ mod common;
 use tch::nn::{self, Module, OptimizerConfig, VarStore, RNN};
 use tch::{Device, Kind, Reduction, Tensor};
 use tch_prune::{
-    HardMask, L1Unstructured, LnStructured, MaskedOptimizer, PruneError, PrunedModel,
+    HardMask, L1Unstructured, LnStructured, MaskedOptimizer, PruneError, PrunedModel, Pruner,
     RandomUnstructured,
 };
 
@@ -202,7 +202,7 @@ fn masks_equal_pruned_model_masks() {
         g: nn::Linear,
     }
     tch_prune::prunable!(Two { fc, g });
-    let mut model = PrunedModel::new(Two { fc: layer, g: other }, &vs_a);
+    let mut model = PrunedModel::new(Two { fc: layer, g: other }, &vs_a).unwrap();
     let mut masks = HardMask::new(&vs_b);
     let scores = Tensor::randn([10, 12], (Kind::Float, Device::Cpu));
 
@@ -424,7 +424,7 @@ fn global_pruning_checks_every_variable_before_writing() {
             .unwrap_err(),
     );
     assert_eq!(full_state(&vs, &masks), before);
-    assert!(!masks.is_masked("x.scale") && !masks.is_masked("0.weight"));
+    assert!(!masks.is_parameter_pruned("x.scale") && !masks.is_parameter_pruned("0.weight"));
 
     // The same list without it works: half of the 182 entries still unpruned, 101 of 192.
     masks.global_unstructured(&names[..2], L1Unstructured::new(0.5).unwrap(), &[]).unwrap();

@@ -12,7 +12,7 @@ use tch::nn::{self, VarStore};
 use tch::{Device, Kind, Layout, Tensor};
 use tch_prune::{
     CustomFromMask, HardMask, Identity, L1Unstructured, LnStructured, PruneError, PrunedModel,
-    PruningContainer, PruningMethod, PruningType, RandomStructured, RandomUnstructured,
+    Pruner, PruningContainer, PruningMethod, PruningType, RandomStructured, RandomUnstructured,
 };
 
 /// A dense `[4, 3]` float tensor with distinct magnitudes.
@@ -151,7 +151,7 @@ fn model(pruned: bool) -> (VarStore, PrunedModel<nn::Linear>) {
     let fc = nn::linear(vs.root() / "fc", 3, 4, Default::default());
     let mut w = fc.ws.shallow_clone();
     tch::no_grad(|| w.copy_(&dense()));
-    let mut m = PrunedModel::new(fc, &vs).with_prefix("fc");
+    let mut m = PrunedModel::with_prefix(fc, &vs, "fc").unwrap();
     if pruned {
         m.l1_unstructured("fc.weight", 2, None).unwrap();
     }
@@ -237,14 +237,14 @@ fn hard_masks_refuse_sparse_and_mkldnn_variables_scores_and_masks() {
         let l1 = || L1Unstructured::new(1).unwrap();
         assert_refused(masks.l1_unstructured(name, 1, Some(&s)), "importance_scores", layout);
         assert_refused(masks.ln_structured(name, 1, 2, 0, Some(&s)), "importance_scores", layout);
-        assert_refused(masks.prune(name, l1(), Some(&s)), "importance_scores", layout);
+        assert_refused(masks.apply(name, l1(), Some(&s)), "importance_scores", layout);
         assert_refused(
             masks.global_unstructured(&[name], l1(), &[(name, &s)]),
             "importance_scores",
             layout,
         );
         assert_refused(masks.custom_from_mask(name, &s_mask), "mask", layout);
-        assert_refused(masks.prune(name, SparseMask, None), "mask", Layout::Sparse);
+        assert_refused(masks.apply(name, SparseMask, None), "mask", Layout::Sparse);
         assert_eq!(values(&fc.ws), before);
         assert_eq!(masks.masks().count(), 0);
 

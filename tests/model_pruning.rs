@@ -18,7 +18,7 @@ use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, TchError, Tensor};
 use tch_prune::{
     prunable, CustomFromMask, L1Unstructured, LnStructured, Prunable, PruneError, PrunedModel,
-    PruningMethod, PruningType,
+    Pruner, PruningMethod, PruningType,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -217,14 +217,14 @@ fn modules() -> Vec<Case> {
     let linear = {
         let vs = VarStore::new(CPU);
         let layer = Layer::Linear(nn::linear(vs.root(), 5, 7, Default::default()));
-        let model = PrunedModel::new(layer, &vs);
+        let model = PrunedModel::new(layer, &vs).unwrap();
         let input = Tensor::randn([3, 5], (Kind::Float, CPU));
         Case { label: "Linear(5, 7)", vs, model, input }
     };
     let conv = {
         let vs = VarStore::new(CPU);
         let layer = Layer::Conv3d(nn::conv3d(vs.root(), 2, 2, 2, Default::default()));
-        let model = PrunedModel::new(layer, &vs);
+        let model = PrunedModel::new(layer, &vs).unwrap();
         let input = Tensor::randn([2, 2, 3, 3, 3], (Kind::Float, CPU));
         Case { label: "Conv3d(2, 2, 2)", vs, model, input }
     };
@@ -238,7 +238,7 @@ const NAMES: [&str; 2] = ["weight", "bias"];
 fn linear_5_2(bias: bool) -> (VarStore, PrunedModel<nn::Linear>) {
     let vs = VarStore::new(CPU);
     let config = nn::LinearConfig { bias, ..Default::default() };
-    let model = PrunedModel::new(nn::linear(vs.root(), 5, 2, config), &vs);
+    let model = PrunedModel::new(nn::linear(vs.root(), 5, 2, config), &vs).unwrap();
     (vs, model)
 }
 
@@ -267,7 +267,7 @@ fn global_layers(n_bias: bool) -> (VarStore, PrunedModel<TwoLayers>) {
     };
     fill(&mut net.m.ws, &tf(&[1., 2., 3., 4., -4., -3., -2., -1.], &[2, 4]));
     fill(&mut net.n.ws, &tf(&[0., 0.1, -2.], &[1, 3]));
-    let model = PrunedModel::new(net, &vs);
+    let model = PrunedModel::new(net, &vs).unwrap();
     (vs, model)
 }
 
@@ -278,7 +278,7 @@ fn conv_3_1_2() -> (VarStore, PrunedModel<nn::Conv2D>) {
     let weight =
         tf(&[1.0, 2.0, 1.0, 2.5, 0.5, 1.0, 0.1, 0.1, -3.0, -5.0, 0.1, -1.0], &[1, 3, 2, 2]);
     fill(&mut conv.ws, &weight);
-    let model = PrunedModel::new(conv, &vs);
+    let model = PrunedModel::new(conv, &vs).unwrap();
     (vs, model)
 }
 
@@ -638,7 +638,8 @@ fn test_pruning_id_consistency() -> TestResult {
 #[test]
 fn test_multiple_pruning_calls() -> TestResult {
     let vs = VarStore::new(CPU);
-    let mut model = PrunedModel::new(nn::conv3d(vs.root(), 2, 2, 2, Default::default()), &vs);
+    let mut model =
+        PrunedModel::new(nn::conv3d(vs.root(), 2, 2, 2, Default::default()), &vs).unwrap();
     model.l1_unstructured("weight", 0.1, None)?;
     let weight_mask0 = model.mask("weight").unwrap().copy();
     assert_eq!(model.history("weight").unwrap().len(), 1);
@@ -701,7 +702,7 @@ fn linear_4_2() -> (VarStore, PrunedModel<nn::Linear>) {
     let vs = VarStore::new(CPU);
     let mut m = nn::linear(vs.root(), 4, 2, Default::default());
     fill(&mut m.ws, &tf(&[1., 2., 3., 4., -4., -3., -2., -1.], &[2, 4]));
-    let model = PrunedModel::new(m, &vs);
+    let model = PrunedModel::new(m, &vs).unwrap();
     (vs, model)
 }
 
@@ -1024,7 +1025,7 @@ fn sequential() -> (VarStore, PrunedModel<Sequential>) {
         l0: nn::linear(&root / "0", 10, 10, Default::default()),
         l2: nn::linear(&root / "2", 10, 1, Default::default()),
     };
-    let model = PrunedModel::new(net, &vs);
+    let model = PrunedModel::new(net, &vs).unwrap();
     (vs, model)
 }
 
@@ -1551,7 +1552,7 @@ fn train_after_pruning(
         }
     });
     let mut opt = make_opt(&vs);
-    let mut model = PrunedModel::new(net, &vs);
+    let mut model = PrunedModel::new(net, &vs).unwrap();
     let x = fixed(&[16, 4], 10.0);
     let target = fixed(&[16, 2], 20.0);
     let loss_of = |model: &mut PrunedModel<TwoLayers>| -> tch_prune::Result<Tensor> {
@@ -1701,7 +1702,7 @@ fn three_layers(file: &BTreeMap<String, Tensor>) -> (VarStore, PrunedModel<Three
             var.copy_(&file[&name]);
         }
     });
-    let model = PrunedModel::new(net, &vs);
+    let model = PrunedModel::new(net, &vs).unwrap();
     (vs, model)
 }
 

@@ -6,7 +6,7 @@
 
 use tch::nn::{self, VarStore};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{PruneError, PrunedModel};
+use tch_prune::{PruneError, PrunedModel, Pruner};
 
 const CPU: Device = Device::Cpu;
 
@@ -16,7 +16,7 @@ fn with_bias() -> (VarStore, PrunedModel<nn::Linear>) {
     let fc = nn::linear(vs.root() / "fc", 3, 5, Default::default());
     let mut bias = fc.bs.as_ref().unwrap().shallow_clone();
     tch::no_grad(|| bias.copy_(&Tensor::from_slice(&[1.0f32, -2.0, 3.0, 0.5, 4.0])));
-    let m = PrunedModel::new(fc, &vs).with_prefix("fc");
+    let m = PrunedModel::with_prefix(fc, &vs, "fc").unwrap();
     (vs, m)
 }
 
@@ -143,7 +143,7 @@ fn custom_from_mask_stores_the_bits_of_pytorchs_product() -> Result<(), PruneErr
             let mut vs = VarStore::new(CPU);
             let fc = nn::linear(vs.root() / "fc", 10, 7, Default::default());
             vs.set_kind(kind);
-            let mut m = PrunedModel::new(fc, &vs).with_prefix("fc");
+            let mut m = PrunedModel::with_prefix(fc, &vs, "fc").unwrap();
             let given = given.reshape([7, 10]);
             let copy = given.copy();
             m.custom_from_mask("fc.weight", &given)?;

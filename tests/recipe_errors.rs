@@ -8,7 +8,7 @@ mod common;
 use common::lenet::{lenet, zeros, LeNet, NAMES};
 use tch::nn::VarStore;
 use tch::Tensor;
-use tch_prune::{PruneError, PrunedModel, PruningRecipe};
+use tch_prune::{PruneError, PrunedModel, Pruner, PruningRecipe};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -424,7 +424,7 @@ fn with_table() -> (VarStore, PrunedModel<WithTable>) {
         fc.ws.copy_(&((Tensor::arange(12, float) - 5.3) * 0.3).reshape([3, 4]));
         table.copy_(&(Tensor::arange(10, float).reshape([2, 5]) * 0.45 - 2.1));
     });
-    let model = PrunedModel::new(WithTable { fc, table }, &vs);
+    let model = PrunedModel::new(WithTable { fc, table }, &vs).unwrap();
     (vs, model)
 }
 

@@ -8,7 +8,7 @@ use common::lenet::{lenet, rng_lock, zeros, LeNet, NAMES};
 use tch::nn::VarStore;
 use tch_prune::{
     Amount, ConstantSparsity, Cubic, GlobalPruningMethod, GradualPruner, L1Unstructured, LayerKind,
-    PolynomialDecay, PruneError, PrunedModel, PruningRecipe, PruningSchedule, PruningScope,
+    PolynomialDecay, PruneError, PrunedModel, Pruner, PruningRecipe, PruningSchedule, PruningScope,
     RandomUnstructured, RecipeMethod, RecipeStep, ScheduleConfig,
 };
 
@@ -358,7 +358,7 @@ fn scheduled_steps_built_in_code_match_the_file() -> TestResult {
 
 #[test]
 fn scheduled_recipes_round_trip_through_json_and_toml() -> TestResult {
-    let constant = ConstantSparsity::new(0.5, 100, -1, 25)?;
+    let constant = ConstantSparsity::new(0.5, 100, None, 25)?;
     let recipe = PruningRecipe::new(vec![
         RecipeStep::new(RecipeMethod::gradual(PruningScope::Local, constant))
             .with_parameters(["fc1.weight"]),

@@ -3,7 +3,7 @@
 
 use tch::nn::{self, VarStore};
 use tch::{Device, Tensor};
-use tch_prune::{prunable, PruneError, PrunedModel, SparsityReport};
+use tch_prune::{prunable, PruneError, PrunedModel, Pruner, SparsityReport};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -33,7 +33,7 @@ fn known_model() -> (VarStore, PrunedModel<Net>) {
         net.fc.ws.copy_(&values(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]));
         net.fc.bs.as_mut().unwrap().copy_(&values(&[0.0, 0.0], &[2]));
     });
-    let model = PrunedModel::new(net, &vs);
+    let model = PrunedModel::new(net, &vs).unwrap();
     (vs, model)
 }
 

@@ -42,20 +42,20 @@ fn assert_invalid<T: std::fmt::Debug>(result: Result<T, PruneError>, parameter: 
 
 #[test]
 fn constant_sparsity_prunes_every_frequency_steps_within_the_range() {
-    let s = ConstantSparsity::new(0.5, 10, 40, 10).unwrap();
+    let s = ConstantSparsity::new(0.5, 10, Some(40), 10).unwrap();
     assert_yields(&s, 0..100, &[(10, 0.5), (20, 0.5), (30, 0.5), (40, 0.5)]);
 }
 
 #[test]
 fn constant_sparsity_end_step_is_inclusive_only_on_the_grid() {
     // 35 is the end but not on the grid from 10 every 10: the last prune is at 30.
-    let s = ConstantSparsity::new(0.3, 10, 35, 10).unwrap();
+    let s = ConstantSparsity::new(0.3, 10, Some(35), 10).unwrap();
     assert_yields(&s, 0..100, &[(10, 0.3), (20, 0.3), (30, 0.3)]);
 }
 
 #[test]
 fn constant_sparsity_end_step_minus_one_never_ends() {
-    let s = ConstantSparsity::new(0.25, 5, -1, 100).unwrap();
+    let s = ConstantSparsity::new(0.25, 5, None, 100).unwrap();
     assert_yields(&s, 0..400, &[(5, 0.25), (105, 0.25), (205, 0.25), (305, 0.25)]);
     assert_eq!(s.prune_at(5 + 100 * 1_000_000), Some(0.25));
     assert_eq!(s.prune_at(i64::MAX), None); // (MAX - 5) % 100 == 2
@@ -64,31 +64,31 @@ fn constant_sparsity_end_step_minus_one_never_ends() {
 
 #[test]
 fn constant_sparsity_frequency_one_prunes_every_step() {
-    let s = ConstantSparsity::new(0.0, 3, 6, 1).unwrap();
+    let s = ConstantSparsity::new(0.0, 3, Some(6), 1).unwrap();
     assert_yields(&s, -5..20, &[(3, 0.0), (4, 0.0), (5, 0.0), (6, 0.0)]);
 }
 
 #[test]
 fn constant_sparsity_begin_equal_to_end_prunes_once() {
-    let s = ConstantSparsity::new(0.9, 7, 7, 5).unwrap();
+    let s = ConstantSparsity::new(0.9, 7, Some(7), 5).unwrap();
     assert_yields(&s, 0..50, &[(7, 0.9)]);
 }
 
 #[test]
 fn constant_sparsity_validation() {
-    assert_invalid(ConstantSparsity::new(0.5, -1, -1, 1), "begin_step");
-    assert_invalid(ConstantSparsity::new(0.5, 0, -2, 1), "end_step");
-    assert_invalid(ConstantSparsity::new(0.5, 10, 9, 1), "end_step");
-    assert_invalid(ConstantSparsity::new(0.5, 0, -1, 0), "frequency");
-    assert_invalid(ConstantSparsity::new(0.5, 0, -1, -3), "frequency");
+    assert_invalid(ConstantSparsity::new(0.5, -1, None, 1), "begin_step");
+    assert_invalid(ConstantSparsity::new(0.5, 0, Some(-2), 1), "end_step");
+    assert_invalid(ConstantSparsity::new(0.5, 10, Some(9), 1), "end_step");
+    assert_invalid(ConstantSparsity::new(0.5, 0, None, 0), "frequency");
+    assert_invalid(ConstantSparsity::new(0.5, 0, None, -3), "frequency");
     // TF-MOT: `0 <= sparsity < 1`.
-    assert_invalid(ConstantSparsity::new(1.0, 0, -1, 1), "target_sparsity");
-    assert_invalid(ConstantSparsity::new(-0.1, 0, -1, 1), "target_sparsity");
-    assert_invalid(ConstantSparsity::new(f64::NAN, 0, -1, 1), "target_sparsity");
-    assert!(ConstantSparsity::new(0.0, 0, 0, 1).is_ok());
-    assert!(ConstantSparsity::new(0.999, 0, -1, 1).is_ok());
+    assert_invalid(ConstantSparsity::new(1.0, 0, None, 1), "target_sparsity");
+    assert_invalid(ConstantSparsity::new(-0.1, 0, None, 1), "target_sparsity");
+    assert_invalid(ConstantSparsity::new(f64::NAN, 0, None, 1), "target_sparsity");
+    assert!(ConstantSparsity::new(0.0, 0, Some(0), 1).is_ok());
+    assert!(ConstantSparsity::new(0.999, 0, None, 1).is_ok());
 
-    let err = ConstantSparsity::new(0.5, 10, 9, 1).unwrap_err();
+    let err = ConstantSparsity::new(0.5, 10, Some(9), 1).unwrap_err();
     assert!(matches!(
         &err,
         PruneError::InvalidSchedule { parameter: "end_step", value, expected }
@@ -233,7 +233,7 @@ fn from_fn_yields_the_closure() {
 fn schedules_are_object_safe_and_send() {
     fn assert_send<T: Send>(_: &T) {}
     let schedules: Vec<Box<dyn PruningSchedule>> = vec![
-        Box::new(ConstantSparsity::new(0.5, 0, -1, 10).unwrap()),
+        Box::new(ConstantSparsity::new(0.5, 0, None, 10).unwrap()),
         Box::new(PolynomialDecay::new(0.0, 0.5, 0, 20).unwrap().with_frequency(10).unwrap()),
         Box::new(Cubic::new(0.0, 0.5, 0, 2, 10).unwrap()),
         Box::new(FromFn::new(|t| (t % 10 == 0).then_some(0.5))),
@@ -244,7 +244,7 @@ fn schedules_are_object_safe_and_send() {
         assert_eq!(s.prune_at(15), None, "{s:?}");
     }
     // A boxed schedule is a schedule too.
-    let boxed: Box<dyn PruningSchedule> = Box::new(ConstantSparsity::new(0.1, 0, -1, 1).unwrap());
+    let boxed: Box<dyn PruningSchedule> = Box::new(ConstantSparsity::new(0.1, 0, None, 1).unwrap());
     assert_yields(&Box::new(boxed), 0..3, &[(0, 0.1), (1, 0.1), (2, 0.1)]);
 }
 
@@ -252,7 +252,7 @@ fn schedules_are_object_safe_and_send() {
 
 #[test]
 fn serde_uses_tf_mot_config_keys_and_defaults() {
-    let s = ConstantSparsity::new(0.5, 10, -1, 100).unwrap();
+    let s = ConstantSparsity::new(0.5, 10, None, 100).unwrap();
     let value = to_value(s).unwrap();
     assert_eq!(
         value,

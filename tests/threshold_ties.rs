@@ -13,7 +13,8 @@ use std::sync::{Mutex, MutexGuard};
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 use tch_prune::{
-    prunable, L1Unstructured, PrunedModel, PruningContainer, PruningMethod, RandomUnstructured,
+    prunable, L1Unstructured, PrunedModel, Pruner, PruningContainer, PruningMethod,
+    RandomUnstructured,
 };
 
 const CPU: Device = Device::Cpu;
@@ -47,7 +48,7 @@ fn net() -> (nn::VarStore, PrunedModel<Net>) {
         let values = formula(w.numel() as i64, i as f64, Kind::Float).view_as(w);
         tch::no_grad(|| w.shallow_clone().copy_(&values));
     }
-    let model = PrunedModel::new(net, &vs);
+    let model = PrunedModel::new(net, &vs).unwrap();
     (vs, model)
 }
 

@@ -13,7 +13,10 @@ use std::process::Command;
 
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Reduction, Tensor, TrainableCModule};
-use tch_prune::{HardMask, MaskedOptimizer};
+use tch_prune::{
+    FromFn, GradualPruner, HardMask, MaskedOptimizer, Pruner, PruningRecipe, PruningScope,
+    SparsityReport,
+};
 
 /// A scratch directory, removed on drop.
 struct TempDir(PathBuf);
@@ -114,4 +117,43 @@ fn traced_module_pruned_trained_and_saved_in_rust_loads_in_pytorch() {
     let report = run_script(&["check", dir_arg]);
     assert!(report.contains("forward matches"), "unexpected report: {report}");
     eprintln!("{report}");
+}
+
+#[test]
+fn traced_module_gets_schedules_recipes_and_reports_in_hard_mask_mode() {
+    let dir = TempDir::new("torchscript_schedule");
+    let dir_arg = dir.0.to_str().expect("utf-8 temp path");
+    run_script(&["trace", dir_arg]);
+    let vs = VarStore::new(Device::Cpu);
+    let module = TrainableCModule::load(dir.0.join("traced.pt"), vs.root()).unwrap();
+    let mut masks = HardMask::new(&vs);
+
+    // A global schedule over both weights: 30 % at step 10, 60 % at step 20.
+    let schedule = FromFn::new(|t| match t {
+        10 => Some(0.3),
+        20 => Some(0.6),
+        _ => None,
+    });
+    let mut pruner = GradualPruner::new(schedule, ["conv_weight", "fc_weight"])
+        .unwrap()
+        .with_scope(PruningScope::Global);
+    for step in 0..=20 {
+        pruner.step(&mut masks, step).unwrap();
+    }
+    let numel = (36 + 432) as f64;
+    let zeros = |name: &str| vs.variables()[name].eq(0.0).sum(Kind::Int64).int64_value(&[]);
+    assert_eq!(zeros("conv_weight") + zeros("fc_weight"), (0.6 * numel).round() as i64);
+
+    let recipe = PruningRecipe::from_json_str(
+        r#"{"steps": [{"parameters": ["fc_bias"], "method": "l1_unstructured", "amount": 1}]}"#,
+    )
+    .unwrap();
+    recipe.apply(&mut masks).unwrap();
+    assert_eq!(zeros("fc_bias"), 1);
+
+    let report = SparsityReport::from_model(&masks, None).unwrap();
+    assert_eq!(report.get("fc_bias").unwrap().zeros, 1);
+    assert!(report.get("conv_weight").unwrap().masked);
+    let out = module.forward_ts(&[Tensor::ones([1, 1, 8, 8], (Kind::Float, Device::Cpu))]).unwrap();
+    assert_eq!(out.size(), [1, 3]);
 }

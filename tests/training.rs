@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 
 use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
-use tch_prune::{prunable, PrunedModel};
+use tch_prune::{prunable, PrunedModel, Pruner};
 
 /// Steps per scenario; the script's `STEPS`.
 const STEPS: usize = 10;
@@ -204,7 +204,7 @@ fn replay(scenario: Scenario) -> MaxDiff {
 
     // Built before pruning, as in the script: it holds the tensors that become `weight_orig`.
     let mut opt = scenario.optimizer(&vs);
-    let mut model = PrunedModel::new(net, &vs);
+    let mut model = PrunedModel::new(net, &vs).unwrap();
     model.l1_unstructured("fc1.weight", 0.5, None).unwrap();
     model.ln_structured("fc2.weight", 0.25, 2, 0, None).unwrap();
     for layer in LAYERS {

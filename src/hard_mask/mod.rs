@@ -13,16 +13,19 @@
 mod global;
 mod optimizer;
 mod prune;
+// The `Pruner` operations of a `HardMask`, and undoing them.
+mod pruner;
 
 pub use optimizer::MaskedOptimizer;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
 use tch::nn::{VarStore, Variables};
 use tch::{Kind, Tensor};
 
 use crate::error::{PruneError, Result};
+use crate::var_store::Vars;
 
 /// Masks applied in place to the tensors of a `VarStore`, by variable name.
 ///
@@ -47,7 +50,7 @@ use crate::error::{PruneError, Result};
 /// ```
 /// use tch::nn::{self, Module};
 /// use tch::{Device, Kind, Tensor};
-/// use tch_prune::HardMask;
+/// use tch_prune::{HardMask, Pruner};
 ///
 /// let vs = nn::VarStore::new(Device::Cpu);
 /// let net = nn::seq()
@@ -69,12 +72,15 @@ use crate::error::{PruneError, Result};
 /// `mask` with `torch.nn.utils.prune`, repeated after every `optimizer.step()`; also what
 /// `torch.ao.pruning`'s sparsifiers do when `squash_mask` folds the mask into the weight.
 pub struct HardMask {
-    variables: Arc<Mutex<Variables>>,
+    variables: Vars,
     entries: Vec<MaskEntry>,
+    /// While an undo point is open: each variable's values before a commit multiplied a mask
+    /// into it, oldest first (see `pruner.rs`).
+    journal: Option<Vec<(Tensor, Tensor)>>,
 }
 
 /// One masked variable.
-struct MaskEntry {
+pub(crate) struct MaskEntry {
     /// The variable's `VarStore` name.
     name: String,
     /// The variable (a shallow clone: the tensor the model computes with).
@@ -96,44 +102,7 @@ impl HardMask {
     /// assert_eq!(masks.masks().count(), 0);
     /// ```
     pub fn new(vs: &VarStore) -> Self {
-        Self { variables: Arc::clone(&vs.variables_), entries: Vec::new() }
-    }
-
-    /// The mask of `name`, if it was pruned (binary, in the parameter's kind).
-    ///
-    /// ```
-    /// use tch::{nn, Device};
-    /// use tch_prune::HardMask;
-    ///
-    /// let vs = nn::VarStore::new(Device::Cpu);
-    /// let _fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
-    /// let mut masks = HardMask::new(&vs);
-    /// masks.random_unstructured("fc.weight", 3)?;
-    /// assert_eq!(masks.mask("fc.weight").unwrap().size(), [2, 4]);
-    /// assert!(masks.mask("fc.bias").is_none());
-    /// # Ok::<(), tch_prune::PruneError>(())
-    /// ```
-    ///
-    /// PyTorch equivalent: `module.weight_mask` after `torch.nn.utils.prune`.
-    pub fn mask(&self, name: &str) -> Option<&Tensor> {
-        self.entry(name).map(|e| &e.mask)
-    }
-
-    /// Whether `name` has a mask.
-    ///
-    /// ```
-    /// use tch::{nn, Device};
-    /// use tch_prune::HardMask;
-    ///
-    /// let vs = nn::VarStore::new(Device::Cpu);
-    /// let _fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
-    /// let mut masks = HardMask::new(&vs);
-    /// masks.l1_unstructured("fc.weight", 1, None)?;
-    /// assert!(masks.is_masked("fc.weight") && !masks.is_masked("fc.bias"));
-    /// # Ok::<(), tch_prune::PruneError>(())
-    /// ```
-    pub fn is_masked(&self, name: &str) -> bool {
-        self.position(name).is_some()
+        Self { variables: Vars::of(vs), entries: Vec::new(), journal: None }
     }
 
     /// Every mask as `(name, mask)`, in the order the variables were first pruned.
@@ -142,7 +111,7 @@ impl HardMask {
     ///
     /// ```
     /// use tch::{nn, Device, Tensor};
-    /// use tch_prune::HardMask;
+    /// use tch_prune::{HardMask, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let _fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
@@ -173,7 +142,7 @@ impl HardMask {
     ///
     /// ```
     /// use tch::{nn, Device, Kind};
-    /// use tch_prune::HardMask;
+    /// use tch_prune::{HardMask, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let mut fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
@@ -211,7 +180,7 @@ impl HardMask {
     ///
     /// ```
     /// use tch::{nn, Device, Kind, Tensor};
-    /// use tch_prune::HardMask;
+    /// use tch_prune::{HardMask, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
@@ -251,7 +220,7 @@ impl HardMask {
     ///
     /// ```
     /// use tch::{nn, Device};
-    /// use tch_prune::HardMask;
+    /// use tch_prune::{HardMask, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let _fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
@@ -281,7 +250,7 @@ impl HardMask {
     ///
     /// ```
     /// use tch::{nn, Device};
-    /// use tch_prune::HardMask;
+    /// use tch_prune::{HardMask, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let _a = nn::linear(vs.root() / "a", 4, 2, Default::default()); // 8 weights
@@ -302,50 +271,20 @@ impl HardMask {
         Ok(ratio(pruned, total))
     }
 
-    /// Drops the mask of `name`: the tensor keeps its zeros but is no longer re-masked, so
-    /// training can revive them.
-    ///
-    /// # Errors
-    /// [`PruneError::NotPruned`] when `name` has no mask.
-    ///
-    /// ```
-    /// use tch::{nn, Device};
-    /// use tch_prune::HardMask;
-    ///
-    /// let vs = nn::VarStore::new(Device::Cpu);
-    /// let _fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
-    /// let mut masks = HardMask::new(&vs);
-    /// masks.l1_unstructured("fc.weight", 2, None)?;
-    /// masks.remove("fc.weight")?;
-    /// assert!(!masks.is_masked("fc.weight"));
-    /// # Ok::<(), tch_prune::PruneError>(())
-    /// ```
-    ///
-    /// PyTorch equivalent: `prune.remove(module, name)` (here the tensor already holds
-    /// `orig * mask`).
-    pub fn remove(&mut self, name: &str) -> Result<()> {
-        let index =
-            self.position(name).ok_or_else(|| PruneError::NotPruned { name: name.into() })?;
-        self.entries.remove(index);
-        Ok(())
-    }
-
-    fn position(&self, name: &str) -> Option<usize> {
+    pub(super) fn position(&self, name: &str) -> Option<usize> {
         self.entries.iter().position(|e| e.name == name)
     }
 
-    fn entry(&self, name: &str) -> Option<&MaskEntry> {
+    pub(super) fn entry(&self, name: &str) -> Option<&MaskEntry> {
         self.position(name).map(|i| &self.entries[i])
     }
 
-    fn vars(&self) -> MutexGuard<'_, Variables> {
-        // A poisoned lock only means another thread panicked while holding it; the map itself
-        // is still consistent (tch never leaves it half-updated).
-        self.variables.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(super) fn vars(&self) -> MutexGuard<'_, Variables> {
+        self.variables.lock()
     }
 
     /// The `VarStore` variable `name` (a shallow clone).
-    fn variable(&self, name: &str) -> Result<Tensor> {
+    pub(super) fn variable(&self, name: &str) -> Result<Tensor> {
         self.vars()
             .named_variables
             .get(name)

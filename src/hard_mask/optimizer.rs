@@ -16,7 +16,7 @@ use crate::error::Result;
 /// ```
 /// use tch::nn::{self, Module, OptimizerConfig};
 /// use tch::{Device, Kind, Tensor};
-/// use tch_prune::{HardMask, MaskedOptimizer};
+/// use tch_prune::{HardMask, MaskedOptimizer, Pruner};
 ///
 /// let vs = nn::VarStore::new(Device::Cpu);
 /// let net = nn::seq()
@@ -68,7 +68,7 @@ impl MaskedOptimizer {
     /// ```
     /// use tch::nn::{self, Module, OptimizerConfig};
     /// use tch::{Device, Kind, Tensor};
-    /// use tch_prune::{HardMask, MaskedOptimizer};
+    /// use tch_prune::{HardMask, MaskedOptimizer, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let fc = nn::linear(vs.root() / "fc", 4, 1, Default::default());
@@ -102,7 +102,7 @@ impl MaskedOptimizer {
     /// ```
     /// use tch::nn::{self, OptimizerConfig};
     /// use tch::{Device, Kind};
-    /// use tch_prune::{HardMask, MaskedOptimizer};
+    /// use tch_prune::{HardMask, MaskedOptimizer, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
@@ -180,7 +180,7 @@ impl MaskedOptimizer {
     /// ```
     /// use tch::nn::{self, OptimizerConfig};
     /// use tch::Device;
-    /// use tch_prune::{HardMask, MaskedOptimizer};
+    /// use tch_prune::{HardMask, MaskedOptimizer, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let _fc = nn::linear(vs.root() / "fc", 8, 8, Default::default());
@@ -200,7 +200,7 @@ impl MaskedOptimizer {
     /// ```
     /// use tch::nn::{self, OptimizerConfig};
     /// use tch::Device;
-    /// use tch_prune::{HardMask, MaskedOptimizer};
+    /// use tch_prune::{HardMask, MaskedOptimizer, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let _fc = nn::linear(vs.root() / "fc", 4, 1, Default::default());
@@ -208,7 +208,7 @@ impl MaskedOptimizer {
     /// masks.l1_unstructured("fc.weight", 1, None)?;
     /// let opt = MaskedOptimizer::new(nn::Adam::default().build(&vs, 1e-3)?, masks);
     /// let (_adam, masks) = opt.into_parts();
-    /// assert!(masks.is_masked("fc.weight"));
+    /// assert!(masks.is_parameter_pruned("fc.weight"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn into_parts(self) -> (Optimizer, HardMask) {

@@ -1,6 +1,7 @@
 //! Pruning methods: the [`PruningMethod`] trait and PyTorch's built-in methods, one per file.
 
 mod amount;
+mod builders;
 mod channels;
 mod checks;
 mod custom_from_mask;
@@ -13,6 +14,7 @@ mod random_structured;
 mod random_unstructured;
 
 pub use amount::Amount;
+pub use builders::{LnStructuredBuilder, RandomStructuredBuilder};
 pub use custom_from_mask::CustomFromMask;
 pub use identity::Identity;
 pub use l1_unstructured::L1Unstructured;

@@ -16,7 +16,7 @@ use crate::reparam::{effective, mask_name, orig_name};
 
 /// The pruning state of a [`PrunedModel`] at one moment; see [`PrunedModel::snapshot`].
 #[derive(Debug)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     /// Per record that existed then: its mask and its history length.
     records: Vec<(Tensor, usize)>,
 }

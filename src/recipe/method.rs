@@ -9,6 +9,7 @@ use crate::method::{
 };
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
+use crate::pruner::Pruner;
 use crate::schedule::{PruningScope, ScheduleConfig};
 
 /// The pruning a [`RecipeStep`](crate::RecipeStep) applies to the parameters it selects: one
@@ -298,7 +299,7 @@ impl Built {
     }
 
     /// Runs the step on `names` (checked to exist before).
-    pub(crate) fn run<M: Prunable>(&self, model: &mut PrunedModel<M>, name: &str) -> Result<()> {
+    pub(crate) fn run<P: Pruner>(&self, model: &mut P, name: &str) -> Result<()> {
         match *self {
             Built::Identity => model.apply(name, Identity, None),
             Built::L1(m) => model.apply(name, m, None),
@@ -313,11 +314,7 @@ impl Built {
     }
 
     /// Runs a global step over all of `names` at once.
-    pub(crate) fn run_global<M: Prunable>(
-        &self,
-        model: &mut PrunedModel<M>,
-        names: &[&str],
-    ) -> Result<()> {
+    pub(crate) fn run_global<P: Pruner>(&self, model: &mut P, names: &[&str]) -> Result<()> {
         match *self {
             Built::GlobalL1(m) => model.global_unstructured(names, m, &[]),
             Built::GlobalRandom(m) => model.global_unstructured(names, m, &[]),
@@ -347,7 +344,7 @@ impl Built {
 ///     conv: nn::conv2d(vs.root() / "conv", 1, 2, 3, Default::default()),
 ///     fc: nn::linear(vs.root() / "fc", 4, 2, Default::default()),
 /// };
-/// let model = PrunedModel::new(net, &vs);
+/// let model = PrunedModel::new(net, &vs)?;
 /// assert_eq!(LayerKind::Conv2D.layers(&model), ["conv"]);
 /// assert!(LayerKind::Embedding.layers(&model).is_empty());
 /// let kind: LayerKind = serde_json::from_str("\"Conv2d\"")?;
@@ -398,8 +395,9 @@ impl LayerKind {
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let fc = nn::linear(vs.root() / "fc", 4, 2, Default::default());
-    /// let model = PrunedModel::new(fc, &vs).with_prefix("fc");
+    /// let model = PrunedModel::with_prefix(fc, &vs, "fc")?;
     /// assert_eq!(LayerKind::Linear.layers(&model), ["fc"]);
+    /// # Ok::<(), tch_prune::PruneError>(())
     /// ```
     pub fn layers<M: Prunable>(self, model: &PrunedModel<M>) -> Vec<String> {
         match self {

@@ -21,8 +21,7 @@ pub use step::RecipeStep;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PruneError, Result};
-use crate::model::PrunedModel;
-use crate::prunable::Prunable;
+use crate::pruner::Pruner;
 use crate::report::SparsityReport;
 use crate::schedule::GradualPruner;
 use method::Built;
@@ -62,7 +61,7 @@ use method::Built;
 ///
 /// ```
 /// use tch::{nn, Device};
-/// use tch_prune::{prunable, PrunedModel, PruningRecipe};
+/// use tch_prune::{prunable, PrunedModel, PruningRecipe, Pruner};
 ///
 /// #[derive(Debug)]
 /// struct Net { conv: nn::Conv2D, fc1: nn::Linear, fc2: nn::Linear }
@@ -74,7 +73,7 @@ use method::Built;
 ///     fc1: nn::linear(vs.root() / "fc1", 16, 8, Default::default()),
 ///     fc2: nn::linear(vs.root() / "fc2", 8, 2, Default::default()),
 /// };
-/// let mut model = PrunedModel::new(net, &vs);
+/// let mut model = PrunedModel::new(net, &vs)?;
 ///
 /// let recipe = PruningRecipe::from_toml_str(r#"
 ///     [[steps]]
@@ -114,7 +113,7 @@ use method::Built;
 ///
 /// ```
 /// use tch::{nn, Device};
-/// use tch_prune::{prunable, PolynomialDecay, PrunedModel, PruningRecipe, PruningSchedule};
+/// use tch_prune::{prunable, PolynomialDecay, PrunedModel, PruningRecipe, PruningSchedule, Pruner};
 ///
 /// #[derive(Debug)]
 /// struct Net { fc1: nn::Linear, fc2: nn::Linear }
@@ -125,7 +124,7 @@ use method::Built;
 ///     fc1: nn::linear(vs.root() / "fc1", 16, 10, Default::default()),
 ///     fc2: nn::linear(vs.root() / "fc2", 10, 4, Default::default()),
 /// };
-/// let mut model = PrunedModel::new(net, &vs);
+/// let mut model = PrunedModel::new(net, &vs)?;
 ///
 /// // The linear weights from 0% to 90% between steps 0 and 300, pruning every 100 steps.
 /// let recipe = PruningRecipe::from_toml_str(r#"
@@ -171,11 +170,10 @@ pub struct PruningRecipe {
 ///
 /// ```
 /// use tch::{nn, Device};
-/// use tch_prune::{PrunedModel, PruningRecipe};
+/// use tch_prune::{PrunedModel, PruningRecipe, Pruner};
 ///
 /// let vs = nn::VarStore::new(Device::Cpu);
-/// let mut model = PrunedModel::new(nn::linear(vs.root() / "fc", 4, 5, Default::default()), &vs)
-///     .with_prefix("fc");
+/// let mut model = PrunedModel::with_prefix(nn::linear(vs.root() / "fc", 4, 5, Default::default()), &vs, "fc")?;
 /// let recipe = PruningRecipe::from_json_str(
 ///     r#"{"steps": [{"parameters": ["fc.weight"], "method": "l1_unstructured", "amount": 10}]}"#,
 /// )?;
@@ -207,11 +205,10 @@ impl RecipeOutcome {
     ///
     /// ```
     /// use tch::{nn, Device};
-    /// use tch_prune::{PrunedModel, PruningRecipe, PruningScope};
+    /// use tch_prune::{PrunedModel, PruningRecipe, PruningScope, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
-    /// let mut model = PrunedModel::new(nn::linear(vs.root() / "fc", 10, 10, Default::default()), &vs)
-    ///     .with_prefix("fc");
+    /// let mut model = PrunedModel::with_prefix(nn::linear(vs.root() / "fc", 10, 10, Default::default()), &vs, "fc")?;
     /// let recipe = PruningRecipe::from_json_str(r#"{"steps": [{
     ///     "parameters": ["fc.*"], "method": "global_unstructured",
     ///     "schedule": {"kind": "constant_sparsity", "target_sparsity": 0.5, "begin_step": 10}
@@ -237,11 +234,10 @@ impl RecipeOutcome {
 ///
 /// ```
 /// use tch::{nn, Device};
-/// use tch_prune::{PrunedModel, PruningRecipe, RecipeMethod, RecipeStep};
+/// use tch_prune::{PrunedModel, PruningRecipe, RecipeMethod, RecipeStep, Pruner};
 ///
 /// let vs = nn::VarStore::new(Device::Cpu);
-/// let mut model = PrunedModel::new(nn::linear(vs.root() / "fc", 4, 5, Default::default()), &vs)
-///     .with_prefix("fc");
+/// let mut model = PrunedModel::with_prefix(nn::linear(vs.root() / "fc", 4, 5, Default::default()), &vs, "fc")?;
 /// let recipe = PruningRecipe::new(vec![
 ///     RecipeStep::new(RecipeMethod::identity()).with_parameters(["fc.*"]),
 /// ]);
@@ -334,11 +330,10 @@ impl PruningRecipe {
     ///
     /// ```
     /// use tch::{nn, Device};
-    /// use tch_prune::{PrunedModel, PruneError, PruningRecipe};
+    /// use tch_prune::{PrunedModel, PruneError, PruningRecipe, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
-    /// let mut model = PrunedModel::new(nn::linear(vs.root() / "fc", 4, 5, Default::default()), &vs)
-    ///     .with_prefix("fc");
+    /// let mut model = PrunedModel::with_prefix(nn::linear(vs.root() / "fc", 4, 5, Default::default()), &vs, "fc")?;
     /// let recipe = PruningRecipe::from_json_str(r#"{"steps": [
     ///     {"parameters": ["fc.weight"], "method": "l1_unstructured", "amount": 0.5},
     ///     {"parameters": ["fc.bias"], "method": "l1_unstructured", "amount": 6}
@@ -351,19 +346,20 @@ impl PruningRecipe {
     ///
     /// PyTorch equivalent: the loop of `prune.*` calls such a recipe stands for (PyTorch has no
     /// recipe format, and stops half-way on an error).
-    pub fn apply<M: Prunable>(&self, model: &mut PrunedModel<M>) -> Result<RecipeOutcome> {
+    pub fn apply<P: Pruner>(&self, model: &mut P) -> Result<RecipeOutcome> {
         let plan = self.plan(model)?;
-        let snapshot = model.snapshot();
+        let point = model.begin_undo();
         let outcome = run_plan(model, plan);
-        if outcome.is_err() {
-            model.restore(snapshot);
+        match outcome {
+            Ok(_) => model.end_undo(point),
+            Err(_) => model.undo(point),
         }
         outcome
     }
 
     /// Checks every step against `model` and resolves its parameters, changing nothing.
-    fn plan<M: Prunable>(&self, model: &mut PrunedModel<M>) -> Result<Vec<Planned>> {
-        let all = model.slot_names();
+    fn plan<P: Pruner>(&self, model: &mut P) -> Result<Vec<Planned>> {
+        let all = model.parameter_names();
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         let mut plan = Vec::with_capacity(self.steps.len());
         for (i, step) in self.steps.iter().enumerate() {
@@ -391,7 +387,7 @@ impl PruningRecipe {
 
 /// Runs every step of `plan`, then reports the sparsity of what they pruned. The caller undoes
 /// everything on error.
-fn run_plan<M: Prunable>(model: &mut PrunedModel<M>, plan: Vec<Planned>) -> Result<RecipeOutcome> {
+fn run_plan<P: Pruner>(model: &mut P, plan: Vec<Planned>) -> Result<RecipeOutcome> {
     for (index, step) in plan.iter().enumerate().filter(|(_, step)| step.pruner.is_none()) {
         run_step(model, step).map_err(|(parameter, source)| {
             let field = match failed_field(&source) {
@@ -428,8 +424,8 @@ fn run_plan<M: Prunable>(model: &mut PrunedModel<M>, plan: Vec<Planned>) -> Resu
 }
 
 /// Runs one planned step; on error, the parameter(s) it was pruning.
-fn run_step<M: Prunable>(
-    model: &mut PrunedModel<M>,
+fn run_step<P: Pruner>(
+    model: &mut P,
     step: &Planned,
 ) -> std::result::Result<(), (String, PruneError)> {
     if step.method.is_global() {

@@ -5,8 +5,7 @@ use std::collections::HashSet;
 use super::{LayerKind, RecipeMethod};
 use crate::error::{PruneError, Result};
 use crate::glob::{is_pattern, select_names};
-use crate::model::PrunedModel;
-use crate::prunable::Prunable;
+use crate::pruner::Pruner;
 
 /// One step of a [`PruningRecipe`](super::PruningRecipe): which parameters, and how to prune them.
 ///
@@ -108,10 +107,10 @@ impl RecipeStep {
     }
 
     /// The parameters this step (number `i`) selects among `all` (the model's, in order).
-    pub(super) fn select<M: Prunable>(
+    pub(super) fn select<P: Pruner>(
         &self,
         i: usize,
-        model: &PrunedModel<M>,
+        model: &P,
         all: &[&str],
     ) -> Result<Vec<String>> {
         let invalid = |field: String, reason: String| PruneError::InvalidRecipe { field, reason };
@@ -139,7 +138,14 @@ impl RecipeStep {
         } else {
             let mut of_layers = HashSet::new();
             for (j, kind) in self.layers.iter().enumerate() {
-                let paths = kind.layers(model);
+                let paths = model.layers_of_kind(*kind).ok_or_else(|| {
+                    invalid(
+                        format!("steps[{i}].layers[{j}]"),
+                        "layer kinds need a PrunedModel; a HardMask only knows variable names: \
+                         select by `parameters`"
+                            .into(),
+                    )
+                })?;
                 if paths.is_empty() {
                     return Err(invalid(
                         format!("steps[{i}].layers[{j}]"),

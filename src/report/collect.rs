@@ -11,13 +11,13 @@ use crate::glob::select_names;
 use crate::reparam::{mask_name, orig_name};
 
 /// One parameter to report.
-pub(crate) struct Entry {
+pub struct Entry {
     pub(crate) name: String,
     pub(crate) value: Value,
 }
 
 /// How a parameter's value is formed.
-pub(crate) enum Value {
+pub enum Value {
     /// The tensor itself.
     Plain(Tensor),
     /// `orig * mask` (a pruned parameter).

@@ -2,7 +2,7 @@
 //! table ([`Display`](std::fmt::Display)) and as a bar chart (SVG with the `plot` feature, PNG
 //! with `plot-png`).
 
-mod collect;
+pub(crate) mod collect;
 #[cfg(feature = "plot")]
 mod plot;
 mod table;
@@ -12,8 +12,7 @@ use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
 use crate::error::Result;
-use crate::model::PrunedModel;
-use crate::prunable::Prunable;
+use crate::pruner::Pruner;
 
 /// The sparsity of one parameter: its zero entries out of all of them.
 ///
@@ -67,7 +66,7 @@ pub struct ParameterReport {
 ///
 /// ```
 /// use tch::{nn, Device};
-/// use tch_prune::{prunable, PrunedModel, SparsityReport};
+/// use tch_prune::{prunable, PrunedModel, SparsityReport, Pruner};
 ///
 /// #[derive(Debug)]
 /// struct Net { fc1: nn::Linear, fc2: nn::Linear }
@@ -78,7 +77,7 @@ pub struct ParameterReport {
 ///     fc1: nn::linear(vs.root() / "fc1", 10, 8, Default::default()),
 ///     fc2: nn::linear(vs.root() / "fc2", 8, 5, Default::default()),
 /// };
-/// let mut model = PrunedModel::new(net, &vs);
+/// let mut model = PrunedModel::new(net, &vs)?;
 /// model.l1_unstructured("fc1.weight", 20, None)?;
 /// model.l1_unstructured("fc2.weight", 0.5, None)?;
 ///
@@ -122,11 +121,11 @@ impl SparsityReport {
     ///
     /// ```
     /// use tch::{nn, Device};
-    /// use tch_prune::{PrunedModel, SparsityReport};
+    /// use tch_prune::{PrunedModel, SparsityReport, Pruner};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
     /// let fc = nn::linear(vs.root() / "fc", 4, 5, Default::default());
-    /// let mut model = PrunedModel::new(fc, &vs).with_prefix("fc");
+    /// let mut model = PrunedModel::with_prefix(fc, &vs, "fc")?;
     /// model.ln_structured("fc.weight", 2, 2, 0, None)?;
     ///
     /// let all = SparsityReport::from_model(&model, None)?;
@@ -141,25 +140,14 @@ impl SparsityReport {
     /// PyTorch equivalent: the tutorial's
     /// `100. * float(torch.sum(model.conv1.weight == 0)) / float(model.conv1.weight.nelement())`
     /// per parameter, and the same over the sum for the global sparsity.
-    pub fn from_model<M: Prunable>(model: &PrunedModel<M>, names: Option<&[&str]>) -> Result<Self> {
-        let entries = {
-            let vars = model.vars();
-            collect::parameters(&vars, |base| model.is_parameter_pruned(base))
-        };
-        Self::from_entries(collect::select(entries, names)?)
+    pub fn from_model<P: Pruner>(model: &P, names: Option<&[&str]>) -> Result<Self> {
+        Self::from_entries(collect::select(model.report_entries(), names)?)
     }
 
     /// The sparsity of exactly the parameters `names` of `model` (full names, not patterns),
     /// trainable or not, in the model's order: what a recipe's steps selected.
-    pub(crate) fn from_model_names<M: Prunable>(
-        model: &PrunedModel<M>,
-        names: &[&str],
-    ) -> Result<Self> {
-        let entries = {
-            let vars = model.vars();
-            collect::named(&vars, names, |base| model.is_parameter_pruned(base))?
-        };
-        Self::from_entries(entries)
+    pub(crate) fn from_model_names<P: Pruner>(model: &P, names: &[&str]) -> Result<Self> {
+        Self::from_entries(model.report_entries_named(names)?)
     }
 
     /// The sparsity of the parameters of a `VarStore`, e.g. one pruned in place with
@@ -187,7 +175,8 @@ impl SparsityReport {
     /// ```
     pub fn from_var_store(vs: &VarStore, names: Option<&[&str]>) -> Result<Self> {
         let entries = {
-            let vars = vs.variables_.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let vars = crate::var_store::Vars::of(vs);
+            let vars = vars.lock();
             collect::parameters(&vars, |base| {
                 vars.named_variables.contains_key(&crate::reparam::mask_name(base))
             })

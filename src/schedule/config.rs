@@ -186,7 +186,8 @@ impl ScheduleRepr {
                 ConstantSparsity::new(
                     target,
                     begin,
-                    self.end_step.unwrap_or(-1),
+                    // TF-MOT writes "no end" as -1.
+                    self.end_step.filter(|&end| end != -1),
                     self.frequency.unwrap_or(100),
                 )
                 .map(ScheduleConfig::from)
@@ -253,7 +254,7 @@ impl From<ScheduleConfig> for ScheduleRepr {
                 repr.kind = ScheduleKind::ConstantSparsity;
                 repr.target_sparsity = Some(s.target_sparsity());
                 repr.begin_step = Some(s.begin_step());
-                repr.end_step = Some(s.end_step());
+                repr.end_step = Some(s.end_step().unwrap_or(-1));
                 repr.frequency = Some(s.frequency());
             }
             ScheduleConfig::PolynomialDecay(s) => {

@@ -7,7 +7,7 @@ use super::PruningSchedule;
 use crate::error::{PruneError, Result};
 
 /// Prunes to `target_sparsity` every `frequency` steps from `begin_step` to `end_step`
-/// (inclusive; `-1` = no end).
+/// (inclusive; `None` = no end, TF-MOT's `-1`).
 ///
 /// Validation and the step rule are TF-MOT's: `begin_step >= 0`, `end_step == -1` or
 /// `end_step >= begin_step`, `frequency >= 1`, `0 <= target_sparsity < 1` (TF-MOT rejects a
@@ -19,7 +19,7 @@ use crate::error::{PruneError, Result};
 /// ```
 /// use tch_prune::{ConstantSparsity, PruningSchedule};
 ///
-/// let s = ConstantSparsity::new(0.8, 100, 300, 100)?;
+/// let s = ConstantSparsity::new(0.8, 100, Some(300), 100)?;
 /// let steps: Vec<i64> = (0..1000).filter(|&t| s.prune_at(t).is_some()).collect();
 /// assert_eq!(steps, [100, 200, 300]);
 /// assert_eq!(s.prune_at(200), Some(0.8));
@@ -38,25 +38,33 @@ pub struct ConstantSparsity {
 }
 
 impl ConstantSparsity {
-    /// Creates the schedule; `end_step = -1` prunes forever.
+    /// Creates the schedule; `end_step = None` prunes forever (TF-MOT's `end_step=-1`).
     ///
     /// # Errors
-    /// [`PruneError::InvalidSchedule`] when `begin_step < 0`, `end_step` is neither `-1` nor
-    /// `>= begin_step`, `frequency < 1`, or `target_sparsity` is outside `[0, 1)` (or NaN).
+    /// [`PruneError::InvalidSchedule`] when `begin_step < 0`, `end_step` is before
+    /// `begin_step`, `frequency < 1`, or `target_sparsity` is outside `[0, 1)` (or NaN).
     ///
     /// ```
     /// use tch_prune::{ConstantSparsity, PruneError};
     ///
-    /// assert!(ConstantSparsity::new(0.5, 0, -1, 1).is_ok());
-    /// let err = ConstantSparsity::new(1.0, 0, -1, 1).unwrap_err();
+    /// assert!(ConstantSparsity::new(0.5, 0, None, 1).is_ok());
+    /// let err = ConstantSparsity::new(1.0, 0, None, 1).unwrap_err();
     /// assert!(matches!(err, PruneError::InvalidSchedule { parameter: "target_sparsity", .. }));
     /// ```
     pub fn new(
         target_sparsity: f64,
         begin_step: i64,
-        end_step: i64,
+        end_step: Option<i64>,
         frequency: i64,
     ) -> Result<Self> {
+        if let Some(end) = end_step.filter(|&end| end < 0) {
+            return Err(PruneError::InvalidSchedule {
+                parameter: "end_step",
+                value: end as f64,
+                expected: format!("None or >= begin_step ({begin_step})"),
+            });
+        }
+        let end_step = end_step.unwrap_or(-1);
         validate_step(begin_step, end_step, frequency, true)?;
         validate_sparsity("target_sparsity", target_sparsity)?;
         Ok(Self { target_sparsity, begin_step, end_step, frequency })
@@ -72,9 +80,9 @@ impl ConstantSparsity {
         self.begin_step
     }
 
-    /// The last step that may prune (`-1`: none).
-    pub fn end_step(&self) -> i64 {
-        self.end_step
+    /// The last step that may prune (`None`: pruning never ends).
+    pub fn end_step(&self) -> Option<i64> {
+        (self.end_step >= 0).then_some(self.end_step)
     }
 
     /// Pruning happens every `frequency` steps from `begin_step`.
@@ -114,6 +122,8 @@ impl TryFrom<Config> for ConstantSparsity {
     type Error = PruneError;
 
     fn try_from(c: Config) -> Result<Self> {
-        Self::new(c.target_sparsity, c.begin_step, c.end_step, c.frequency)
+        // TF-MOT's config writes "no end" as -1; any other negative value stays an error.
+        let end_step = (c.end_step != -1).then_some(c.end_step);
+        Self::new(c.target_sparsity, c.begin_step, end_step, c.frequency)
     }
 }

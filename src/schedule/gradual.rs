@@ -1,4 +1,5 @@
-//! [`GradualPruner`]: gradual magnitude pruning of a [`PrunedModel`] driven by a
+//! [`GradualPruner`]: gradual magnitude pruning of any [`Pruner`] (a
+//! [`PrunedModel`](crate::PrunedModel) or a [`HardMask`](crate::HardMask)) driven by a
 //! [`PruningSchedule`].
 
 use tch::Kind;
@@ -7,8 +8,7 @@ use super::checks::validate_fraction;
 use super::{ParameterSparsity, PruneProgress, PruningSchedule};
 use crate::error::{PruneError, Result};
 use crate::method::{Amount, L1Unstructured};
-use crate::model::PrunedModel;
-use crate::prunable::Prunable;
+use crate::pruner::Pruner;
 
 /// Whether a [`GradualPruner`] brings each parameter to the target on its own or all of them
 /// together.
@@ -16,11 +16,11 @@ use crate::prunable::Prunable;
 #[non_exhaustive]
 pub enum PruningScope {
     /// Each parameter reaches the target sparsity by itself (magnitudes compared within the
-    /// tensor; [`PrunedModel::l1_unstructured`]).
+    /// tensor; [`Pruner::l1_unstructured`]).
     #[default]
     Local,
     /// The parameters together reach the target sparsity (magnitudes compared across all of
-    /// them, so each ends at its own sparsity; [`PrunedModel::global_unstructured`]).
+    /// them, so each ends at its own sparsity; [`Pruner::global_unstructured`]).
     Global,
 }
 
@@ -35,8 +35,8 @@ pub enum PruningScope {
 /// built before pruning keeps training `<name>_orig` and pruned entries get zero gradient.
 ///
 /// In [`PruningScope::Local`] (the default) each parameter is brought to the target by itself
-/// with [`PrunedModel::l1_unstructured`]; in [`PruningScope::Global`] the total over all the
-/// parameters is, with [`PrunedModel::global_unstructured`] (each global step records a
+/// with [`Pruner::l1_unstructured`]; in [`PruningScope::Global`] the total over all the
+/// parameters is, with [`Pruner::global_unstructured`] (each global step records a
 /// [`CustomFromMask`](crate::CustomFromMask), with its mask, in every parameter's history, as
 /// PyTorch does).
 ///
@@ -48,7 +48,7 @@ pub enum PruningScope {
 /// let vs = nn::VarStore::new(Device::Cpu);
 /// let fc = nn::linear(vs.root() / "fc", 10, 10, Default::default());
 /// let mut opt = nn::Adam::default().build(&vs, 1e-3)?; // built before pruning: fine
-/// let mut model = PrunedModel::new(fc, &vs).with_prefix("fc");
+/// let mut model = PrunedModel::with_prefix(fc, &vs, "fc")?;
 ///
 /// // 0% -> 80% between steps 0 and 40, pruning every 10 steps.
 /// let schedule = PolynomialDecay::new(0.0, 0.8, 0, 40)?.with_frequency(10)?;
@@ -87,7 +87,7 @@ impl GradualPruner {
     /// ```
     /// use tch_prune::{ConstantSparsity, GradualPruner, PruneError};
     ///
-    /// let schedule = ConstantSparsity::new(0.5, 0, -1, 100)?;
+    /// let schedule = ConstantSparsity::new(0.5, 0, None, 100)?;
     /// let names = vec!["fc1.weight".to_string(), "fc2.weight".to_string()];
     /// assert!(GradualPruner::new(schedule, &names).is_ok());
     /// let err = GradualPruner::new(schedule, ["a", "a"]).unwrap_err();
@@ -116,7 +116,7 @@ impl GradualPruner {
     /// ```
     /// use tch_prune::{ConstantSparsity, GradualPruner, PruningScope};
     ///
-    /// let pruner = GradualPruner::new(ConstantSparsity::new(0.5, 0, -1, 100)?, ["a", "b"])?
+    /// let pruner = GradualPruner::new(ConstantSparsity::new(0.5, 0, None, 100)?, ["a", "b"])?
     ///     .with_scope(PruningScope::Global);
     /// assert_eq!(pruner.scope(), PruningScope::Global);
     /// # Ok::<(), tch_prune::PruneError>(())
@@ -151,8 +151,8 @@ impl GradualPruner {
     ///
     /// # Errors
     /// [`PruneError::InvalidSchedule`] when the schedule's target is outside `[0, 1]` (a
-    /// custom schedule), the errors of [`PrunedModel::l1_unstructured`] (local) or
-    /// [`PrunedModel::global_unstructured`] (global) for the parameters, e.g.
+    /// custom schedule), the errors of [`Pruner::l1_unstructured`] (local) or
+    /// [`Pruner::global_unstructured`] (global) for the parameters, e.g.
     /// [`PruneError::UnknownParameter`]. Nothing changes on error, for any of the parameters.
     ///
     /// ```
@@ -160,19 +160,14 @@ impl GradualPruner {
     /// use tch_prune::{FromFn, GradualPruner, PrunedModel};
     ///
     /// let vs = nn::VarStore::new(Device::Cpu);
-    /// let mut model = PrunedModel::new(nn::linear(vs.root() / "fc", 8, 5, Default::default()), &vs)
-    ///     .with_prefix("fc");
+    /// let mut model = PrunedModel::with_prefix(nn::linear(vs.root() / "fc", 8, 5, Default::default()), &vs, "fc")?;
     /// let mut pruner = GradualPruner::new(FromFn::new(|t| (t == 3).then_some(0.25)), ["fc.weight"])?;
     /// assert!(pruner.step(&mut model, 2)?.is_none());
     /// let progress = pruner.step(&mut model, 3)?.unwrap();
     /// assert_eq!((progress.pruned(), progress.numel()), (10, 40));
     /// # Ok::<(), tch_prune::PruneError>(())
     /// ```
-    pub fn step<M: Prunable>(
-        &mut self,
-        model: &mut PrunedModel<M>,
-        step: i64,
-    ) -> Result<Option<PruneProgress>> {
+    pub fn step<P: Pruner>(&mut self, model: &mut P, step: i64) -> Result<Option<PruneProgress>> {
         let Some(target) = self.schedule.prune_at(step) else {
             return Ok(None);
         };
@@ -180,17 +175,24 @@ impl GradualPruner {
         let before = measure(model, &self.names)?;
         match self.scope {
             PruningScope::Local => {
-                // Prepare every parameter's step before applying any, so an error changes
-                // nothing.
-                let mut pending = Vec::new();
+                // Every count is checked before any parameter is pruned; a failure after that
+                // (a libtorch error) undoes the parameters pruned before it.
+                let mut counts = Vec::with_capacity(before.len());
                 for p in &before {
                     let count = Amount::Fraction(target).count_for(p.numel())? - p.pruned();
-                    if count > 0 {
-                        let method = Box::new(L1Unstructured::new(count)?);
-                        pending.push(model.prepare(p.name(), method, None)?);
+                    counts.push((p.name(), L1Unstructured::new(count.max(0))?, count > 0));
+                }
+                let point = model.begin_undo();
+                for (name, method, prunes) in counts {
+                    if !prunes {
+                        continue;
+                    }
+                    if let Err(e) = model.apply(name, method, None) {
+                        model.undo(point);
+                        return Err(e);
                     }
                 }
-                model.commit(pending);
+                model.end_undo(point);
             }
             PruningScope::Global => {
                 let numel = before.iter().map(ParameterSparsity::numel).sum();
@@ -209,10 +211,7 @@ impl GradualPruner {
 }
 
 /// The zeros of each parameter's mask (0 when not pruned) and its number of entries.
-fn measure<M: Prunable>(
-    model: &PrunedModel<M>,
-    names: &[String],
-) -> Result<Vec<ParameterSparsity>> {
+fn measure<P: Pruner>(model: &P, names: &[String]) -> Result<Vec<ParameterSparsity>> {
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let (pruned, numel) = match model.mask(name) {

@@ -43,8 +43,8 @@ use std::fmt;
 /// ```
 /// use tch_prune::{ConstantSparsity, PolynomialDecay, PruningSchedule};
 ///
-/// // Prune to 50% every 10 steps from step 20 on, forever (TF-MOT's end_step = -1).
-/// let constant = ConstantSparsity::new(0.5, 20, -1, 10)?;
+/// // Prune to 50% every 10 steps from step 20 on, forever (`None`: TF-MOT's end_step = -1).
+/// let constant = ConstantSparsity::new(0.5, 20, None, 10)?;
 /// assert_eq!(constant.prune_at(19), None);
 /// assert_eq!(constant.prune_at(20), Some(0.5));
 /// assert_eq!(constant.prune_at(25), None);

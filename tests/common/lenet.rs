@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tch::nn::{self, VarStore};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{prunable, PrunedModel};
+use tch_prune::{prunable, PrunedModel, Pruner};
 
 /// The PyTorch pruning tutorial's LeNet (1 input channel, 3x3 convolutions).
 #[derive(Debug)]
@@ -42,7 +42,7 @@ pub fn lenet(seed: i64) -> (VarStore, PrunedModel<LeNet>) {
             }
         }
     });
-    let model = PrunedModel::new(net, &vs);
+    let model = PrunedModel::new(net, &vs).unwrap();
     (vs, model)
 }
 
