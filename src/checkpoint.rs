@@ -34,7 +34,7 @@ impl<M: Prunable> PrunedModel<M> {
     /// [`PruneError::CheckpointMismatch`] naming the missing and unexpected keys,
     /// [`PruneError::ShapeMismatch`] for an entry of the wrong shape,
     /// [`PruneError::InternalOverlap`] for a variable that cannot be written in place (an
-    /// expanded tensor), the errors of [`apply`](Self::apply), and libtorch's when the file
+    /// expanded tensor), the errors of [`apply`](crate::Pruner::apply), and libtorch's when the file
     /// cannot be read. Everything is checked before anything changes: on error the model, its
     /// `VarStore` (every variable's kind, shape and values) and its pruning state are as
     /// before.
