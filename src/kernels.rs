@@ -1,5 +1,6 @@
 //! Direct access to the memory of CPU tensors, for the selection kernels in
-//! [`crate::select`]. This is the crate's only `unsafe` code.
+//! [`crate::select`], and (in [`mmap`]) the memory maps of offline pruning. This is the crate's
+//! only `unsafe` code.
 //!
 //! Copying a tensor out (`copy_data`) before reading it doubled the memory traffic of
 //! magnitude pruning (measured: `L1Unstructured` on a 3072x768 `f32` weight went from ~35 ms to
@@ -8,6 +9,8 @@
 //! it sound: the tensor is on the CPU, dense and contiguous, of the element type asked for, and
 //! stays alive (borrowed) for as long as the slice.
 #![allow(unsafe_code)]
+
+pub(crate) mod mmap;
 
 use tch::kind::Element;
 use tch::{Device, Tensor};
