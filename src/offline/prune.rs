@@ -282,16 +282,21 @@ fn run(
         }
     }
     progress.finish();
-    if let Some((_, json)) = ckpt.index() {
-        let mut json = json.clone();
-        if format != Format::Dense {
+    if let Some((index, json)) = ckpt.index() {
+        let target = dir.join(INDEX_NAME);
+        if format == Format::Dense {
+            // Same tensors in the same shards: the index is copied byte for byte.
+            let bytes = std::fs::read(index).map_err(io_error("read", index))?;
+            staged.write_all(&target, &bytes)?;
+        } else {
+            let mut json = json.clone();
             json["weight_map"] = serde_json::to_value(&new_map).unwrap_or_default();
             json["metadata"]["total_size"] = total_size.into();
+            let text = serde_json::to_string_pretty(&json).map_err(|e| {
+                OfflineError::InvalidArgument { parameter: "index", reason: e.to_string() }
+            })?;
+            staged.write_all(&target, text.as_bytes())?;
         }
-        let text = serde_json::to_string_pretty(&json).map_err(|e| {
-            OfflineError::InvalidArgument { parameter: "index", reason: e.to_string() }
-        })?;
-        staged.write_all(&dir.join(INDEX_NAME), text.as_bytes())?;
     }
     let files = staged.commit()?;
     Ok(PruneSummary { tensors: summaries, files })

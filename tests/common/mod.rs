@@ -2,4 +2,5 @@
 
 pub mod fixtures;
 pub mod lenet;
+pub mod offline;
 pub mod tensors;
