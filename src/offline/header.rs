@@ -101,7 +101,7 @@ pub(crate) fn read_header(path: &Path) -> OfflineResult<Header> {
         tensors.push((tensor, name));
     }
     let data_start = 8 + n;
-    tensors.sort_by_key(|(t, _)| t.0);
+    tensors.sort_by_key(|(t, _)| (t.0, t.1));
     let mut expected_start = 0u64;
     let mut infos = Vec::with_capacity(tensors.len());
     for ((begin, end, dtype, shape), name) in tensors {
