@@ -111,11 +111,15 @@ def main():
     p.add_argument("work")
     p.add_argument("--gib", type=float, default=8.0)
     p.add_argument("--torch-gib", default="1,2")
+    p.add_argument("--reuse", action="store_true", help="use WORK/in if it exists")
     a = p.parse_args()
     os.makedirs(a.work, exist_ok=True)
     src = os.path.join(a.work, "in")
     t0 = time.time()
-    size = write_checkpoint(src, a.gib)
+    if a.reuse and os.path.exists(os.path.join(src, "model.safetensors.index.json")):
+        size = json.load(open(os.path.join(src, "model.safetensors.index.json")))["metadata"]["total_size"]
+    else:
+        size = write_checkpoint(src, a.gib)
     print(f"generated {size / 2**30:.2f} GiB in {time.time() - t0:.0f} s", file=sys.stderr)
     rows = []
 
@@ -126,8 +130,10 @@ def main():
         rows.append((label, wall, rss, du(out) if os.path.exists(out) else 0))
         print(rows[-1], file=sys.stderr)
 
-    step("plain copy (cp -r)", ["cp", "-r", src, os.path.join(a.work, "copy")], os.path.join(a.work, "copy"))
-    shutil.rmtree(os.path.join(a.work, "copy"))
+    # tch-prune fsyncs its outputs before renaming them; the copy is timed with its sync too.
+    copy = os.path.join(a.work, "copy")
+    step("plain copy (cp -r && sync)", ["sh", "-c", f"cp -r {src} {copy} && sync"], copy)
+    shutil.rmtree(copy)
     g = os.path.join(a.work, "global")
     step("global L1 50 %", [BIN, "-q", "prune", src, g, "--method", "l1", "--scope", "global", "--amount", "0.5"], g)
     nm = os.path.join(a.work, "nm")

@@ -10,9 +10,25 @@ use super::error::{io_error, OfflineError, OfflineResult};
 use super::header::{read_header, TensorInfo};
 
 /// The index file name transformers writes next to the shards.
+///
+/// ```
+/// assert_eq!(tch_prune::offline::INDEX_NAME, "model.safetensors.index.json");
+/// ```
 pub const INDEX_NAME: &str = "model.safetensors.index.json";
 
 /// One file of a checkpoint.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("tch-prune-doc-shard-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let path = dir.join("model.safetensors");
+/// # tch::Tensor::write_safetensors(&[("w", &tch::Tensor::ones([2], tch::kind::FLOAT_CPU))], &path)?;
+/// let ckpt = tch_prune::offline::Checkpoint::open(&dir)?;
+/// let shard = &ckpt.shards()[0];
+/// assert_eq!((shard.file_name().as_str(), shard.tensors.len()), ("model.safetensors", 1));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Shard {
     /// The file.
@@ -24,7 +40,7 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// The file name (what the index's `weight_map` names).
+    /// The file name (what the index's `weight_map` names); see the type's example.
     pub fn file_name(&self) -> String {
         self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
@@ -165,7 +181,8 @@ impl Checkpoint {
         Ok(Self { path: index.to_path_buf(), index: Some((index.to_path_buf(), json)), shards })
     }
 
-    /// The path it was opened from (the file, or the index for a sharded checkpoint).
+    /// The path it was opened from (the file, or the index for a sharded checkpoint); the
+    /// accessors below are shown in the type's example.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -7,7 +7,12 @@ use super::error::OfflineResult;
 use super::plan::{check_method, resolve, OfflineMethod, Scope, WandaPattern};
 use super::prune::PruneOptions;
 
-/// One tensor a run would prune.
+/// One tensor a run would prune (see [`dry_run`]'s example).
+///
+/// ```
+/// let p = tch_prune::offline::PlannedTensor { name: "w".into(), dtype: "BF16".into(), shape: vec![4, 4], file: "m.safetensors".into(), to_prune: Some(8) };
+/// assert_eq!(p.to_prune, Some(8));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedTensor {
     /// The tensor.

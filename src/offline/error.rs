@@ -175,6 +175,13 @@ impl From<tch::TchError> for OfflineError {
 }
 
 /// `Result` with [`OfflineError`].
+///
+/// ```
+/// fn open(p: &str) -> tch_prune::offline::OfflineResult<usize> {
+///     Ok(tch_prune::offline::Checkpoint::open(p)?.shards().len())
+/// }
+/// assert!(open("/nonexistent").is_err());
+/// ```
 pub type OfflineResult<T> = std::result::Result<T, OfflineError>;
 
 /// An [`OfflineError::Io`] for `path`.

@@ -20,6 +20,18 @@ use super::error::{io_error, OfflineError, OfflineResult};
 const MAX_HEADER: u64 = 100_000_000;
 
 /// One tensor's entry in a file.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("tch-prune-doc-info-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let path = dir.join("m.safetensors");
+/// # tch::Tensor::write_safetensors(&[("w", &tch::Tensor::ones([2, 3], tch::kind::FLOAT_CPU))], &path)?;
+/// let ckpt = tch_prune::offline::Checkpoint::open(&path)?;
+/// let (_, info) = ckpt.tensors().next().unwrap();
+/// assert_eq!((info.numel(), info.len), (6, 24));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
     /// Its name.
@@ -35,7 +47,7 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
-    /// Number of elements.
+    /// Number of elements (see the type's example).
     pub fn numel(&self) -> u64 {
         self.shape.iter().map(|&d| d as u64).product()
     }

@@ -83,7 +83,7 @@ impl Selection {
         self
     }
 
-    /// The smallest rank selected.
+    /// The smallest rank selected (see the type's example).
     pub fn min_rank(&self) -> usize {
         self.min_rank
     }
@@ -137,6 +137,11 @@ pub enum OfflineMethod {
 }
 
 /// Where a magnitude amount applies.
+///
+/// ```
+/// use tch_prune::offline::{OfflineMethod, Scope};
+/// let per_row = OfflineMethod::Magnitude { scope: Scope::Row, amount: 0.5.into() };
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
@@ -149,6 +154,11 @@ pub enum Scope {
 }
 
 /// Wanda's two rules (`locuslab/wanda:lib/prune.py`).
+///
+/// ```
+/// use tch_prune::offline::{OfflineMethod, WandaPattern};
+/// let wanda = OfflineMethod::Wanda { norms: "norms.safetensors".into(), pattern: WandaPattern::Row { sparsity: 0.5 } };
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WandaPattern {

@@ -24,6 +24,10 @@ use super::threshold::CutState;
 use super::write::{output_layout, Staged};
 
 /// The `__metadata__` key under which the pruning settings are recorded (a JSON string).
+///
+/// ```
+/// assert_eq!(tch_prune::offline::METADATA_KEY, "tch_prune");
+/// ```
 pub const METADATA_KEY: &str = "tch_prune";
 
 /// Settings of a run.
@@ -43,7 +47,8 @@ pub struct PruneOptions {
 }
 
 impl PruneOptions {
-    /// `method` on every float tensor of rank >= 2, written dense.
+    /// `method` on every float tensor of rank >= 2, written dense (the setters are shown in
+    /// the type's example).
     pub fn new(method: OfflineMethod) -> Self {
         Self {
             method,
@@ -72,7 +77,12 @@ impl PruneOptions {
     }
 }
 
-/// What a run did to one tensor.
+/// What a run did to one tensor (see [`prune`]'s example for a run).
+///
+/// ```
+/// let t = tch_prune::offline::TensorSummary { name: "w".into(), numel: 4, pruned: 2 };
+/// assert_eq!(t.pruned * 2, t.numel);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TensorSummary {
     /// The tensor.
@@ -84,6 +94,11 @@ pub struct TensorSummary {
 }
 
 /// What a run did.
+///
+/// ```
+/// let s = tch_prune::offline::PruneSummary { tensors: vec![], files: vec![] };
+/// assert!(s.files.is_empty());
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct PruneSummary {
     /// The pruned tensors, in checkpoint order.

@@ -9,7 +9,15 @@ use super::formats::{find_groups, Item};
 use super::progress::Progress;
 use super::stream::{for_each_window, DEFAULT_WINDOW_BYTES};
 
-/// One tensor of a [`CheckpointReport`].
+/// One tensor of a [`CheckpointReport`] (see [`report`]'s example).
+///
+/// ```
+/// let t = tch_prune::offline::TensorReport {
+///     name: "w".into(), dtype: "F32".into(), shape: vec![2, 2], storage: "dense",
+///     numel: 4, zeros: 1, bytes_on_disk: 16, bytes_dense: 16,
+/// };
+/// assert_eq!(t.sparsity(), 0.25);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TensorReport {
     /// The tensor (its original name when stored compressed).
@@ -31,7 +39,7 @@ pub struct TensorReport {
 }
 
 impl TensorReport {
-    /// Fraction of zero elements (0 for an empty tensor).
+    /// Fraction of zero elements (0 for an empty tensor); see the type's example.
     pub fn sparsity(&self) -> f64 {
         if self.numel == 0 {
             0.0
@@ -41,7 +49,12 @@ impl TensorReport {
     }
 }
 
-/// Sparsity and storage of every tensor of a checkpoint.
+/// Sparsity and storage of every tensor of a checkpoint (see [`report`]'s example).
+///
+/// ```
+/// let r = tch_prune::offline::CheckpointReport { tensors: vec![], global_sparsity: 0.0, bytes_on_disk: 0, bytes_dense: 0 };
+/// assert_eq!(r.bytes_dense, 0);
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckpointReport {
     /// Every tensor, in checkpoint order.

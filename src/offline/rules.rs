@@ -182,11 +182,22 @@ pub(crate) fn prune_window(
     scratch: &mut Scratch,
 ) -> u64 {
     out.clear();
+    if let (Rule::Cut { space: KeySpace::Native(_), .. }, Some(kernel)) = (rule, cut_kernel(float))
+    {
+        out.resize(input.len(), 0);
+        return kernel(input, out, state);
+    }
+    if let Rule::Nm { drop, m } = rule {
+        if let Some(kernel) = nm_kernel(float, *m) {
+            out.resize(input.len(), 0);
+            return kernel(input, out, *drop);
+        }
+    }
     out.extend_from_slice(input);
     let size = float.size();
     let mut pruned = 0u64;
     let mut zero = |out: &mut Vec<u8>, i: usize| {
-        out[i * size..(i + 1) * size].iter_mut().for_each(|b| *b = 0);
+        out[i * size..][..size].fill(0);
         pruned += 1;
     };
     match rule {
@@ -246,4 +257,105 @@ pub(crate) fn prune_window(
         }
     }
     pruned
+}
+
+/// A typed, branch-free kernel for a cut in the dtype's own key space: `out` gets `input` with
+/// the selected entries set to +0.0; returns how many it selected. (Selecting half of the
+/// entries at random costs a mispredicted branch per entry otherwise.)
+type CutKernel = fn(&[u8], &mut [u8], &mut CutState) -> u64;
+
+fn cut_kernel(float: Float) -> Option<CutKernel> {
+    Some(match float {
+        Float::F16 | Float::BF16 => cut_u16,
+        Float::F32 => cut_u32,
+        Float::F64 => cut_u64,
+    })
+}
+
+macro_rules! cut_kernels {
+    ($($name:ident, $nm:ident: $t:ty, $n:expr, $abs:expr;)*) => {$(
+        fn $name(input: &[u8], out: &mut [u8], state: &mut CutState) -> u64 {
+            let (t, mut ties) = state.parts();
+            let mut pruned = 0u64;
+            // Everything strictly below the threshold: a pure map, which vectorizes.
+            for (i, o) in input.chunks_exact($n).zip(out.chunks_exact_mut($n)) {
+                let mut b = [0u8; $n];
+                b.copy_from_slice(i);
+                let v = <$t>::from_le_bytes(b);
+                let sel = ((v & $abs) as u64) < t;
+                pruned += sel as u64;
+                // All ones when kept, zero when selected.
+                let keep = (sel as $t).wrapping_sub(1);
+                o.copy_from_slice(&(v & keep).to_le_bytes());
+            }
+            // Then the ties still due, in index order.
+            if ties > 0 {
+                for (i, o) in input.chunks_exact($n).zip(out.chunks_exact_mut($n)) {
+                    let mut b = [0u8; $n];
+                    b.copy_from_slice(i);
+                    if ((<$t>::from_le_bytes(b) & $abs) as u64) == t {
+                        o.fill(0);
+                        pruned += 1;
+                        ties -= 1;
+                        if ties == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+            state.set_ties_left(ties);
+            pruned
+        }
+
+        /// N:M in the dtype's own key space, group by group, for a group size known at
+        /// compile time (the rank loops unroll).
+        fn $nm<const M: usize>(input: &[u8], out: &mut [u8], drop: usize) -> u64 {
+            let mut pruned = 0u64;
+            for (gi, go) in input.chunks_exact(M * $n).zip(out.chunks_exact_mut(M * $n)) {
+                let mut vals = [0 as $t; M];
+                for (v, e) in vals.iter_mut().zip(gi.chunks_exact($n)) {
+                    let mut b = [0u8; $n];
+                    b.copy_from_slice(e);
+                    *v = <$t>::from_le_bytes(b);
+                }
+                let keys = vals.map(|v| v & $abs);
+                for (i, o) in go.chunks_exact_mut($n).enumerate() {
+                    let mut rank = 0usize;
+                    for j in 0..M {
+                        rank += ((keys[j] < keys[i]) | ((keys[j] == keys[i]) & (j < i))) as usize;
+                    }
+                    let sel = rank < drop;
+                    pruned += sel as u64;
+                    o.copy_from_slice(&(vals[i] & (sel as $t).wrapping_sub(1)).to_le_bytes());
+                }
+            }
+            pruned
+        }
+    )*};
+}
+
+cut_kernels! {
+    cut_u16, nm_u16: u16, 2, 0x7FFF;
+    cut_u32, nm_u32: u32, 4, 0x7FFF_FFFF;
+    cut_u64, nm_u64: u64, 8, 0x7FFF_FFFF_FFFF_FFFF;
+}
+
+/// A compiled N:M kernel for `float`'s element size and group size `m` (2, 4, 8 or 16).
+fn nm_kernel(float: Float, m: usize) -> Option<fn(&[u8], &mut [u8], usize) -> u64> {
+    macro_rules! pick {
+        ($f:ident) => {
+            match m {
+                2 => Some($f::<2>),
+                4 => Some($f::<4>),
+                8 => Some($f::<8>),
+                16 => Some($f::<16>),
+                _ => None,
+            }
+        };
+    }
+    match float {
+        Float::F16 | Float::BF16 => pick!(nm_u16),
+        Float::F32 => pick!(nm_u32),
+        Float::F64 => pick!(nm_u64),
+    }
 }

@@ -12,6 +12,10 @@ use super::threshold::KeyStream;
 use crate::kernels::mmap::map_window;
 
 /// Default window size: 8 MiB of tensor data mapped at a time.
+///
+/// ```
+/// assert_eq!(tch_prune::offline::DEFAULT_WINDOW_BYTES, 8 << 20);
+/// ```
 pub const DEFAULT_WINDOW_BYTES: usize = 8 << 20;
 
 /// Calls `f(first_element, bytes)` on consecutive windows of `tensor`'s data, each a whole

@@ -41,6 +41,16 @@ impl CutState {
         }
     }
 
+    /// The threshold key and the ties still to select.
+    pub(crate) fn parts(&self) -> (u64, u64) {
+        (self.key, self.ties_left)
+    }
+
+    /// Records that ties were selected by a kernel that took them from [`parts`](Self::parts).
+    pub(crate) fn set_ties_left(&mut self, ties_left: u64) {
+        self.ties_left = ties_left;
+    }
+
     /// Whether the next entry of the stream, of key `key`, is selected.
     #[inline(always)]
     pub(crate) fn selects(&mut self, key: u64) -> bool {
@@ -74,19 +84,32 @@ pub(crate) fn radix_cut(
     let mut digits = width.div_ceil(16);
     let mut prefix: u64 = 0; // the digits fixed so far
     let mut remaining = k; // rank of the wanted key among the keys sharing `prefix`
-    let mut hist = vec![0u64; 1 << 16];
+                           // Four interleaved histograms: consecutive keys often share a bin, and one array would
+                           // serialize their increments through memory.
+    let mut hists = vec![[0u64; 4]; 1 << 16];
     while digits > 0 {
         digits -= 1;
         let shift = 16 * digits;
         let bits = (width - shift).min(16);
         let mask = (1u64 << bits) - 1;
-        hist[..=mask as usize].iter_mut().for_each(|h| *h = 0);
+        hists[..=mask as usize].iter_mut().for_each(|h| *h = [0; 4]);
         let high_shift = shift + 16;
-        stream.scan(|key| {
-            if high_shift >= 64 || key >> high_shift == prefix {
-                hist[((key >> shift) & mask) as usize] += 1;
-            }
-        })?;
+        // The top digit needs no prefix test (every key fits below it): a tighter loop.
+        let mut lane = 0usize;
+        if high_shift >= width {
+            stream.scan(|key| {
+                hists[((key >> shift) & mask) as usize][lane] += 1;
+                lane = (lane + 1) & 3;
+            })?;
+        } else {
+            stream.scan(|key| {
+                if key >> high_shift == prefix {
+                    hists[((key >> shift) & mask) as usize][lane] += 1;
+                    lane = (lane + 1) & 3;
+                }
+            })?;
+        }
+        let hist: Vec<u64> = hists[..=mask as usize].iter().map(|h| h.iter().sum()).collect();
         let mut bin = 0usize;
         loop {
             let count = hist[bin];
@@ -115,11 +138,15 @@ pub(crate) fn cut_in_memory(keys: &mut [u64], k: usize) -> Option<Cut> {
 }
 
 /// For one group of keys (N:M), sets `pruned[i]` for the `drop` smallest, ties lowest index
-/// first (a stable ascending sort's first `drop`).
+/// first (a stable ascending sort's first `drop`): an entry goes when fewer than `drop` entries
+/// rank before it. Branch-free counting; groups are small (4 for 2:4).
+#[inline(always)]
 pub(crate) fn smallest_in_group(keys: &[u64], drop: usize, pruned: &mut [bool]) {
     for (i, &ki) in keys.iter().enumerate() {
-        let rank =
-            keys.iter().enumerate().filter(|&(j, &kj)| kj < ki || (kj == ki && j < i)).count();
+        let mut rank = 0usize;
+        for (j, &kj) in keys.iter().enumerate() {
+            rank += ((kj < ki) | ((kj == ki) & (j < i))) as usize;
+        }
         pruned[i] = rank < drop;
     }
 }
