@@ -64,7 +64,7 @@ pub fn dry_run(
         let numel = info.numel();
         numel_total += numel;
         let row = info.shape.last().copied().unwrap_or(1) as u64;
-        let rows = if row == 0 { 0 } else { numel / row };
+        let rows = numel.checked_div(row).unwrap_or(0);
         let to_prune = match method {
             OfflineMethod::Magnitude { scope: Scope::Global, .. } => None,
             OfflineMethod::Magnitude { scope: Scope::Tensor, amount }

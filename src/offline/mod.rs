@@ -5,7 +5,7 @@
 //! checkpoint: a folder with `model.safetensors.index.json`) is opened by reading and
 //! validating its headers only; [`prune`] then reads the data through memory maps of a few MiB
 //! at a time and writes the output through temporary files renamed at the end. Peak memory is
-//! a few windows plus a 512 KiB histogram, whatever the size of the checkpoint or of its largest
+//! a few windows plus 2 MiB of histograms, whatever the size of the checkpoint or of its largest
 //! tensor (per-row rules hold one row; decompressing holds one row).
 //!
 //! * **Selection** ([`Selection`]): name patterns (include / exclude, `*` and `?`) and rank;

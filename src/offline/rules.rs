@@ -340,8 +340,11 @@ cut_kernels! {
     cut_u64, nm_u64: u64, 8, 0x7FFF_FFFF_FFFF_FFFF;
 }
 
+/// An N:M kernel: `(input, out, drop)` to the number pruned.
+type NmKernel = fn(&[u8], &mut [u8], usize) -> u64;
+
 /// A compiled N:M kernel for `float`'s element size and group size `m` (2, 4, 8 or 16).
-fn nm_kernel(float: Float, m: usize) -> Option<fn(&[u8], &mut [u8], usize) -> u64> {
+fn nm_kernel(float: Float, m: usize) -> Option<NmKernel> {
     macro_rules! pick {
         ($f:ident) => {
             match m {

@@ -5,7 +5,7 @@
 //! most significant first: one pass over the stream fills the histogram of the top digit
 //! (32 768 bins for the 15-bit keys of bf16/f16: one pass in all), the bin holding the `k`-th
 //! key fixes that digit, and the next pass counts the next digit among the keys sharing the
-//! prefix (f32: two passes; f64: four). Histograms take 512 KiB at most; nothing is sorted,
+//! prefix (f32: two passes; f64: four). The histograms take 2 MiB; nothing is sorted,
 //! concatenated or sampled, so the cut is exact whatever the size of the stream.
 //!
 //! **Tie rule.** Exactly `k` entries are selected. Those whose key equals the threshold go in

@@ -57,8 +57,8 @@ pub(crate) fn read_scales(
             );
             Ok(())
         })?;
-        if let Some((j, v)) = scale.iter().enumerate().find(|(_, v)| !(**v >= 0.0)) {
-            return Err(bad(format!("column {j} has norm {v}; norms must be >= 0 and not NaN")));
+        if let Some((j, v)) = scale.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+            return Err(bad(format!("column {j} has norm {v}; norms must be finite and >= 0")));
         }
         scale.iter_mut().for_each(|v| *v = v.sqrt());
         scales.insert(info.name.clone(), scale);

@@ -70,7 +70,7 @@ pub(crate) enum Encoding {
 pub(crate) fn rows_cols(shape: &[usize]) -> (usize, usize) {
     let numel: usize = shape.iter().product();
     let rows = if shape.len() >= 2 { shape[0] } else { 1 };
-    (rows, if rows == 0 { 0 } else { numel / rows })
+    (rows, numel.checked_div(rows).unwrap_or(0))
 }
 
 /// What the counting pass learns about a tensor.
