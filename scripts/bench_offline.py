@@ -69,13 +69,13 @@ def du(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
 
 
-def timed(cmd):
-    """(wall seconds, peak RSS MiB) of `cmd` under GNU time."""
+def timed(cmd, may_fail=False):
+    """(wall seconds, peak RSS MiB, ok) of `cmd` under GNU time."""
     out = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + cmd, capture_output=True, text=True)
-    if out.returncode != 0:
+    if out.returncode != 0 and not may_fail:
         sys.exit(f"{cmd} failed:\n{out.stdout}\n{out.stderr}")
     wall, rss_kib = out.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(rss_kib) / 1024
+    return float(wall), int(rss_kib) / 1024, out.returncode == 0
 
 
 def sync():
@@ -101,7 +101,7 @@ for m, _ in mods: prune.remove(m, 'weight')
 save_file({{k: m.weight.data.contiguous() for k, (m, _) in zip(sd, mods)}}, os.path.join({folder!r}, 'out.bin'))
 """
     sync()
-    result = timed([sys.executable, "-c", code])
+    result = timed([sys.executable, "-c", code], may_fail=True)  # killed when out of memory
     shutil.rmtree(folder)
     return result
 
@@ -125,7 +125,7 @@ def main():
 
     def step(label, cmd, out):
         sync()
-        wall, rss = timed(cmd)
+        wall, rss, _ = timed(cmd)
         sync()
         rows.append((label, wall, rss, du(out) if os.path.exists(out) else 0))
         print(rows[-1], file=sys.stderr)
@@ -145,8 +145,9 @@ def main():
     shutil.rmtree(bm)
     shutil.rmtree(src)
     for gib in [float(x) for x in a.torch_gib.split(",") if x]:
-        wall, rss = torch_route(a.work, gib)
-        rows.append((f"PyTorch in memory, {gib:g} GiB checkpoint (load, global_unstructured, remove, save)", wall, rss, 0))
+        wall, rss, ok = torch_route(a.work, gib)
+        note = "" if ok else " — killed (out of memory)"
+        rows.append((f"PyTorch in memory, {gib:g} GiB checkpoint (load, global_unstructured, remove, save){note}", wall, rss, 0))
         print(rows[-1], file=sys.stderr)
 
     dense = size
