@@ -51,7 +51,7 @@
 //! let options = PruneOptions::new(OfflineMethod::SemiStructured { n: 2, m: 4 });
 //! prune(&ckpt, dir.join("pruned.safetensors"), &options, &NoProgress)?;
 //! let out = Tensor::read_safetensors(dir.join("pruned.safetensors"))?;
-//! assert_eq!(Vec::<f32>::try_from(&out[0].1.reshape([-1]))?, vec![0.5, -1.0, 0.0, 2.0, -3.0, 0.0, 0.0, 4.0]);
+//! assert_eq!(Vec::<f32>::try_from(&out[0].1.reshape([-1]))?, vec![0.0, -1.0, 0.0, 2.0, -3.0, 0.0, 0.0, 4.0]);
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
