@@ -234,6 +234,27 @@ pub enum PruneError {
         unexpected: Vec<String>,
     },
 
+    /// An N:M pattern that cannot be: `m` must be at least 1 and `n` (kept per group) at most
+    /// `m`.
+    #[error("n:m: {n}:{m} is not a valid pattern; need 1 <= m and n <= m")]
+    InvalidNm {
+        /// Entries kept per group.
+        n: i64,
+        /// Group size.
+        m: i64,
+    },
+
+    /// N:M pruning of a tensor whose last dimension is not a multiple of the group size `m`
+    /// (or of a 0-d tensor). PyTorch's `WeightNormSparsifier` pads the last group with NaN
+    /// instead; semi-structured kernels need the multiple anyway.
+    #[error("importance: N:M groups of {m} do not divide the last dimension of shape {shape:?}")]
+    GroupsDoNotDivide {
+        /// The group size.
+        m: i64,
+        /// The shape of the tensor.
+        shape: Vec<i64>,
+    },
+
     /// A builder's `build` without a required argument.
     #[error("{parameter}: required, but not given to the builder")]
     MissingArgument {

@@ -1,5 +1,6 @@
 //! Direct access to the memory of CPU tensors, for the selection kernels in
-//! [`crate::select`]. This is the crate's only `unsafe` code.
+//! [`crate::select`], and (in [`mmap`]) the memory maps of offline pruning. This is the crate's
+//! only `unsafe` code.
 //!
 //! Copying a tensor out (`copy_data`) before reading it doubled the memory traffic of
 //! magnitude pruning (measured: `L1Unstructured` on a 3072x768 `f32` weight went from ~35 ms to
@@ -12,6 +13,8 @@
 //! the latter; every public entry point checks it first (`check_layout`), and the borrows check
 //! it again.
 #![allow(unsafe_code)]
+
+pub(crate) mod mmap;
 
 use tch::kind::Element;
 use tch::{Device, Layout, Tensor};

@@ -89,6 +89,7 @@ mod hard_mask;
 mod kernels;
 mod method;
 mod model;
+pub mod offline;
 mod prunable;
 mod pruner;
 mod recipe;
@@ -104,6 +105,7 @@ pub use hard_mask::{HardMask, MaskedOptimizer};
 pub use method::{
     Amount, CustomFromMask, Identity, L1Unstructured, LnStructured, LnStructuredBuilder, Norm,
     PruningMethod, PruningType, RandomStructured, RandomStructuredBuilder, RandomUnstructured,
+    SemiStructured,
 };
 pub use model::PrunedModel;
 pub use prunable::Prunable;

@@ -12,6 +12,7 @@ mod norm;
 mod pruning_type;
 mod random_structured;
 mod random_unstructured;
+mod semi_structured;
 
 pub use amount::Amount;
 pub use builders::{LnStructuredBuilder, RandomStructuredBuilder};
@@ -23,6 +24,7 @@ pub use norm::Norm;
 pub use pruning_type::PruningType;
 pub use random_structured::RandomStructured;
 pub use random_unstructured::RandomUnstructured;
+pub use semi_structured::SemiStructured;
 
 pub(crate) use amount::deserialize_valid as deserialize_valid_amount;
 pub(crate) use channels::alive_channels;

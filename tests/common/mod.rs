@@ -2,5 +2,6 @@
 
 pub mod fixtures;
 pub mod lenet;
+pub mod offline;
 pub mod python;
 pub mod tensors;
