@@ -7,11 +7,11 @@ use std::ops::Index;
 use tch::Tensor;
 
 use crate::error::{PruneError, Result};
+use crate::kernels::{select, true_positions};
 use crate::method::{
     alive_channels, check_dense, check_layout, check_same_shape, normalize_dim, to_kind_copy,
-    true_positions, PruningMethod, PruningType,
+    PruningMethod, PruningType,
 };
-use crate::select;
 
 /// The sequence of pruning methods applied to one tensor, in order.
 ///

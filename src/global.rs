@@ -3,6 +3,7 @@
 use tch::Tensor;
 
 use crate::error::{PruneError, Result};
+use crate::kernels::select::{global_fast_path_applies, select_global_smallest, GlobalPart};
 use crate::method::{
     check_layout, check_same_shape, compact, contiguous_copy, CustomFromMask, PruningMethod,
     PruningType,
@@ -10,7 +11,6 @@ use crate::method::{
 use crate::model::PrunedModel;
 use crate::prunable::Prunable;
 use crate::reparam::effective;
-use crate::select::{global_fast_path_applies, select_global_smallest, GlobalPart};
 
 impl<M: Prunable> PrunedModel<M> {
     /// Global pruning (see [`Pruner::global_unstructured`](crate::Pruner::global_unstructured)).
@@ -102,7 +102,7 @@ pub(crate) fn scores_for<'a>(
 
 /// PyTorch's global step for every parameter: its current mask, in the scores' kind, with the
 /// entries `method` selects across all parameters zeroed. Magnitude methods on CPU `f32`
-/// tensors select with per-tensor histograms (`crate::select`), reading the tensors in place
+/// tensors select with per-tensor histograms (`crate::kernels::select`), reading the tensors in place
 /// (where tied scores straddle the threshold, `topk` on PyTorch's concatenation decides);
 /// anything else runs PyTorch's algorithm on the concatenated tensors.
 pub(crate) fn global_masks(

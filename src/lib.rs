@@ -79,6 +79,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod amount;
 mod checkpoint;
 mod container;
 mod error;
@@ -96,7 +97,6 @@ mod recipe;
 mod reparam;
 mod report;
 mod schedule;
-mod select;
 mod var_store;
 
 pub use container::PruningContainer;

@@ -102,11 +102,6 @@ pub(crate) fn contiguous_copy(t: &Tensor) -> Result<Tensor> {
     Ok(copy)
 }
 
-/// The positions of the `true` entries of a 1-D bool tensor, as an int64 index vector.
-pub(crate) fn true_positions(flags: &Tensor) -> Result<Tensor> {
-    Ok(flags.f_nonzero()?.f_reshape([-1])?)
-}
-
 /// `t.to(kind)`, always returning a new tensor (libtorch returns `t` itself when the kind
 /// already matches, and the callers go on to write into the result).
 pub(crate) fn to_kind_copy(t: &Tensor, kind: Kind) -> Result<Tensor> {

@@ -6,7 +6,7 @@ use tch::Tensor;
 use super::checks::{check_dense, check_same_shape, contiguous_copy};
 use super::{Amount, PruningMethod, PruningType};
 use crate::error::Result;
-use crate::select::{fast_path_applies, prune_mask, zero_by_topk, MaskDefault, Order};
+use crate::kernels::select::{fast_path_applies, prune_mask, zero_by_topk, MaskDefault, Order};
 
 /// Prunes the `k` entries with the smallest absolute value.
 ///
@@ -74,7 +74,7 @@ impl PruningMethod for L1Unstructured {
         let k = self.amount.count_for(importance.numel() as i64)?;
         if k != 0 {
             // Linear-time selection for large CPU tensors (`topk`'s set; where magnitudes tie
-            // across the threshold it declines, see `crate::select`), libtorch's `topk`
+            // across the threshold it declines, see `crate::kernels::select`), libtorch's `topk`
             // otherwise, as PyTorch.
             let default = MaskDefault::Tensor(default_mask);
             if let Some(mask) = prune_mask(importance, k, Order::SmallestMagnitude, default)? {

@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::channels::{l1_channel_norms, mask_from_kept, mask_on_ones_from_kept};
 use super::checks::{check_floating, structured_counts};
 use super::{Amount, Norm, PruningMethod, PruningType};
 use crate::error::Result;
+use crate::kernels::channels::{l1_channel_norms, mask_from_kept, mask_on_ones_from_kept};
 
 /// Prunes the `k` channels (slices along `dim`) with the smallest norm of order `n`.
 ///

@@ -1,8 +1,6 @@
 //! Pruning methods: the [`PruningMethod`] trait and PyTorch's built-in methods, one per file.
 
-mod amount;
 mod builders;
-mod channels;
 mod checks;
 mod custom_from_mask;
 mod identity;
@@ -14,7 +12,7 @@ mod random_structured;
 mod random_unstructured;
 mod semi_structured;
 
-pub use amount::Amount;
+pub use crate::amount::Amount;
 pub use builders::{LnStructuredBuilder, RandomStructuredBuilder};
 pub use custom_from_mask::CustomFromMask;
 pub use identity::Identity;
@@ -26,13 +24,13 @@ pub use random_structured::RandomStructured;
 pub use random_unstructured::RandomUnstructured;
 pub use semi_structured::SemiStructured;
 
-pub(crate) use amount::deserialize_valid as deserialize_valid_amount;
-pub(crate) use channels::alive_channels;
+pub(crate) use crate::amount::deserialize_valid as deserialize_valid_amount;
+pub(crate) use crate::kernels::channels::alive_channels;
+pub(crate) use crate::kernels::masks::compact;
 pub(crate) use checks::{
     check_dense, check_layout, check_same_shape, check_writable, contiguous_copy, normalize_dim,
-    to_kind_copy, true_positions,
+    to_kind_copy,
 };
-pub(crate) use custom_from_mask::compact;
 
 use std::fmt;
 

@@ -3,10 +3,11 @@
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::channels::{mask_from_kept, mask_on_ones_from_kept};
-use super::checks::{structured_counts, true_positions};
+use super::checks::structured_counts;
 use super::{Amount, PruningMethod, PruningType};
 use crate::error::Result;
+use crate::kernels::channels::{mask_from_kept, mask_on_ones_from_kept};
+use crate::kernels::true_positions;
 
 /// Prunes `k` channels (slices along `dim`) chosen uniformly at random.
 ///

@@ -6,7 +6,9 @@ use tch::{Device, Tensor};
 use super::checks::{check_dense, check_floating, check_same_shape, contiguous_copy};
 use super::{Amount, PruningMethod, PruningType};
 use crate::error::Result;
-use crate::select::{fast_path_applies, prune_mask, random_mask, zero_by_topk, MaskDefault, Order};
+use crate::kernels::select::{
+    fast_path_applies, prune_mask, random_mask, zero_by_topk, MaskDefault, Order,
+};
 
 /// Prunes `k` entries chosen uniformly at random.
 ///

@@ -11,7 +11,7 @@
 //! **Tie rule.** Exactly `k` entries are selected. Those whose key equals the threshold go in
 //! stream order, lowest first: for a global selection that is checkpoint order (shards by file
 //! name, tensors by position in the file, entries by index), the rule of the crate's in-memory
-//! selection (`crate::select`) with the tensors listed in that order.
+//! selection (`crate::kernels::select`) with the tensors listed in that order.
 
 use super::error::OfflineResult;
 

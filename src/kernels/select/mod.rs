@@ -60,9 +60,9 @@ pub(crate) use topk::zero_by_topk;
 
 use tch::{Device, Kind, Tensor};
 
+use crate::amount::Amount;
 use crate::error::Result;
 use crate::kernels::{with_slice, with_slice_mut, with_slices, with_slices_mut};
-use crate::method::Amount;
 use keys::{FloatKey, MaskElem};
 
 /// Tensors with fewer entries than this are selected with libtorch's `topk`, like PyTorch;

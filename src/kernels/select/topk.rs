@@ -14,8 +14,9 @@
 use tch::{Device, Kind, Tensor};
 
 use super::GlobalPart;
+use crate::amount::Amount;
 use crate::error::Result;
-use crate::method::{true_positions, Amount};
+use crate::kernels::true_positions;
 
 /// The `sorted` argument for a `topk` whose indices are only used as a set (see above).
 fn sorted(t: &Tensor) -> bool {

@@ -1,6 +1,11 @@
-//! Direct access to the memory of CPU tensors, for the selection kernels in
-//! [`crate::select`], and (in [`mmap`]) the memory maps of offline pruning. This is the crate's
-//! only `unsafe` code.
+//! The CPU kernels, and the crate's only `unsafe` code: direct access to the memory of CPU
+//! tensors (this file) and, in [`mmap`], the memory maps of offline pruning.
+//!
+//! * [`select`]: linear-time selection of the `k` smallest magnitudes or largest draws (sampled
+//!   window and radix passes, hashed random draws, global selection across tensors, and the
+//!   hand-off to libtorch's `topk` where ties straddle the threshold);
+//! * [`channels`]: channel norms, channel masks and alive channels of structured pruning;
+//! * [`masks`]: mask compaction and the one-pass product of `CustomFromMask`.
 //!
 //! Copying a tensor out (`copy_data`) before reading it doubled the memory traffic of
 //! magnitude pruning (measured: `L1Unstructured` on a 3072x768 `f32` weight went from ~35 ms to
@@ -14,10 +19,15 @@
 //! it again.
 #![allow(unsafe_code)]
 
+pub(crate) mod channels;
+pub(crate) mod masks;
 pub(crate) mod mmap;
+pub(crate) mod select;
 
 use tch::kind::Element;
 use tch::{Device, Layout, Tensor};
+
+use crate::error::Result;
 
 /// The layout of `t`, found without any call that panics on a sparse or MKL-DNN tensor
 /// (`data_ptr`, `is_contiguous` and `stride` do; tch has no layout getter): MKL-DNN and sparse
@@ -190,6 +200,11 @@ pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     f()
+}
+
+/// The positions of the `true` entries of a 1-D bool tensor, as an int64 index vector.
+pub(crate) fn true_positions(flags: &Tensor) -> Result<Tensor> {
+    Ok(flags.f_nonzero()?.f_reshape([-1])?)
 }
 
 #[cfg(test)]
