@@ -115,7 +115,7 @@ pub(crate) fn global_masks(
             check_same_shape("importance_scores", &p.values.size(), scores)?;
         }
     }
-    if let Some(amount) = method.magnitude_amount() {
+    if let Some(amount) = method.magnitude_amount().map(|a| a.into_inner()) {
         // Where the mask is 1, `orig * mask` is `orig` bit for bit, and only those entries
         // compete: the stored values can be ranked directly.
         let parts = params

@@ -210,7 +210,7 @@ fn check_step(
             .compute_mask_on_ones(&importance, &default_mask)
             .map_err(|e| format!("compute_mask_on_ones failed: {e}"))?;
         if let Some(on_ones) = on_ones {
-            compare(&on_ones).map_err(|e| format!("compute_mask_on_ones: {e}"))?;
+            compare(&on_ones.into_inner()).map_err(|e| format!("compute_mask_on_ones: {e}"))?;
         }
     }
     Ok(outcome)

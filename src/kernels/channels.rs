@@ -373,7 +373,7 @@ mod tests {
             let like = Tensor::zeros([6, 5, 4], (like_kind, Device::Cpu));
             for dim in [0, 1, -1] {
                 let ln = LnStructured::new(0.4, 1, dim).unwrap();
-                let ours = ln.compute_mask_on_ones(&t, &like).unwrap().unwrap();
+                let ours = ln.compute_mask_on_ones(&t, &like).unwrap().unwrap().into_inner();
                 assert!(ours.equal(&ln.compute_mask(&t, &like.ones_like()).unwrap()));
             }
             let nothing = LnStructured::new(0, 1, 0).unwrap();

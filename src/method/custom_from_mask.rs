@@ -4,7 +4,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tch::{Device, Kind, Tensor};
 
 use super::checks::{check_layout, check_same_shape, contiguous_copy};
-use super::{PruningMethod, PruningType};
+use super::{Builtin, PruningMethod, PruningType};
 use crate::error::Result;
 use crate::kernels::masks::masked_product;
 
@@ -75,7 +75,24 @@ impl PruningMethod for CustomFromMask {
     /// for a floating-point kind: there the product re-encodes NaNs (it quiets signalling NaNs,
     /// and libtorch's bfloat16 kernels write `0xFFFF` or `0x7FC0` depending on the position),
     /// so the mask must be the product itself, as PyTorch's.
-    fn compute_mask_on_ones(&self, _importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+    fn compute_mask_on_ones(
+        &self,
+        importance: &Tensor,
+        like: &Tensor,
+    ) -> Result<Option<Builtin<Tensor>>> {
+        Ok(self.mask_on_ones(importance, like)?.map(Builtin))
+    }
+
+    /// `Global`: inside a container the mask applies to the whole tensor.
+    fn pruning_type(&self) -> PruningType {
+        PruningType::Global
+    }
+}
+
+impl CustomFromMask {
+    /// The mask `compute_mask(importance, &like.ones_like())` gives, when it can be computed
+    /// without building the ones; `None` otherwise.
+    fn mask_on_ones(&self, _importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
         check_layout("mask", &self.mask)?;
         check_layout("default_mask", like)?;
         check_same_shape("mask", &like.size(), &self.mask)?;
@@ -87,11 +104,6 @@ impl PruningMethod for CustomFromMask {
             return contiguous_copy(&mask).map(Some);
         }
         Ok(Some(mask))
-    }
-
-    /// `Global`: inside a container the mask applies to the whole tensor.
-    fn pruning_type(&self) -> PruningType {
-        PruningType::Global
     }
 }
 
@@ -184,7 +196,7 @@ mod tests {
             Tensor::from_slice(&[1.0f32, 0.0, 1.0, 1.0, 0.0, 0.0]).reshape([3, 2]).tr(),
         ] {
             let method = CustomFromMask::new(mask.shallow_clone());
-            let ours = method.compute_mask_on_ones(&like, &like).unwrap().unwrap();
+            let ours = method.compute_mask_on_ones(&like, &like).unwrap().unwrap().into_inner();
             let expected = method.compute_mask(&like, &like.ones_like()).unwrap();
             assert!(ours.equal(&expected));
             assert_ne!(ours.data_ptr(), mask.data_ptr());

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::checks::{check_dense, check_same_shape, contiguous_copy};
-use super::{Amount, PruningMethod, PruningType};
+use super::{Amount, Builtin, PruningMethod, PruningType};
 use crate::error::Result;
 use crate::kernels::select::{fast_path_applies, prune_mask, zero_by_topk, MaskDefault, Order};
 
@@ -85,7 +85,27 @@ impl PruningMethod for L1Unstructured {
     }
 
     /// The fast path without the ones: they are only ever copied into the mask.
-    fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+    fn compute_mask_on_ones(
+        &self,
+        importance: &Tensor,
+        like: &Tensor,
+    ) -> Result<Option<Builtin<Tensor>>> {
+        Ok(self.mask_on_ones(importance, like)?.map(Builtin))
+    }
+
+    fn pruning_type(&self) -> PruningType {
+        PruningType::Unstructured
+    }
+
+    fn magnitude_amount(&self) -> Option<Builtin<Amount>> {
+        Some(Builtin(self.amount))
+    }
+}
+
+impl L1Unstructured {
+    /// The mask `compute_mask(importance, &like.ones_like())` gives, when it can be computed
+    /// without building the ones; `None` otherwise.
+    fn mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
         check_dense(importance, like)?;
         check_same_shape("default_mask", &importance.size(), like)?;
         let k = self.amount.count_for(importance.numel() as i64)?;
@@ -98,14 +118,6 @@ impl PruningMethod for L1Unstructured {
             // Magnitudes tie across the threshold: `topk` decides, on ones built here.
             None => prune_smallest(importance, k, like.f_ones_like()?.f_contiguous()?).map(Some),
         }
-    }
-
-    fn pruning_type(&self) -> PruningType {
-        PruningType::Unstructured
-    }
-
-    fn magnitude_amount(&self) -> Option<Amount> {
-        Some(self.amount)
     }
 }
 
@@ -127,7 +139,8 @@ mod tests {
         for importance in [&importance, &tied] {
             for kind in [Kind::Float, Kind::Double, Kind::Int64, Kind::Uint8] {
                 let like = Tensor::zeros([300, 200], (kind, Device::Cpu));
-                let ours = method.compute_mask_on_ones(importance, &like).unwrap().unwrap();
+                let ours =
+                    method.compute_mask_on_ones(importance, &like).unwrap().unwrap().into_inner();
                 let expected = method.compute_mask(importance, &like.ones_like()).unwrap();
                 assert_eq!(ours.kind(), kind);
                 assert!(ours.equal(&expected), "{kind:?}");

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::checks::{check_floating, structured_counts};
-use super::{Amount, Norm, PruningMethod, PruningType};
+use super::{Amount, Builtin, Norm, PruningMethod, PruningType};
 use crate::error::Result;
 use crate::kernels::channels::{l1_channel_norms, mask_from_kept, mask_on_ones_from_kept};
 
@@ -111,11 +111,23 @@ impl PruningMethod for LnStructured {
 
     /// The mask without the ones (times ones changes nothing); `None` with `k == 0`, where the
     /// result is the ones themselves.
-    fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
-        mask_on_ones_from_kept(importance, like, || self.kept_channels(importance, like))
+    fn compute_mask_on_ones(
+        &self,
+        importance: &Tensor,
+        like: &Tensor,
+    ) -> Result<Option<Builtin<Tensor>>> {
+        Ok(self.mask_on_ones(importance, like)?.map(Builtin))
     }
 
     fn pruning_type(&self) -> PruningType {
         PruningType::Structured { dim: self.dim }
+    }
+}
+
+impl LnStructured {
+    /// The mask `compute_mask(importance, &like.ones_like())` gives, when it can be computed
+    /// without building the ones; `None` otherwise.
+    fn mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+        mask_on_ones_from_kept(importance, like, || self.kept_channels(importance, like))
     }
 }

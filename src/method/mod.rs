@@ -22,6 +22,7 @@ pub use norm::Norm;
 pub use pruning_type::PruningType;
 pub use random_structured::RandomStructured;
 pub use random_unstructured::RandomUnstructured;
+pub use sealed::Builtin;
 pub use semi_structured::SemiStructured;
 
 pub(crate) use crate::amount::deserialize_valid as deserialize_valid_amount;
@@ -33,6 +34,23 @@ pub(crate) use checks::{
 };
 
 use std::fmt;
+
+/// Values only the crate can make: the answers of the built-in methods' fast-path hooks.
+mod sealed {
+    /// A value of a [`PruningMethod`](super::PruningMethod) hook that only the crate's own
+    /// methods can produce (its field is private to the crate), so that a method written
+    /// outside the crate cannot claim a built-in fast path.
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub struct Builtin<T>(pub(crate) T);
+
+    impl<T> Builtin<T> {
+        /// The value.
+        pub fn into_inner(self) -> T {
+            self.0
+        }
+    }
+}
 
 use tch::Tensor;
 
@@ -103,8 +121,31 @@ pub trait PruningMethod: fmt::Debug + Send {
     /// For methods that prune the `amount` entries of smallest magnitude (like
     /// [`L1Unstructured`]): that amount. Global pruning uses it to select across tensors
     /// without concatenating them. The default, `None`, always works.
+    ///
+    /// Sealed: only the crate can build a [`Builtin`] value, so a method outside the crate can
+    /// only answer `None` and never changes what built-in pruning selects. Claiming the
+    /// magnitude fast path from outside does not compile:
+    ///
+    /// ```compile_fail
+    /// use tch::Tensor;
+    /// use tch_prune::{Amount, PruningMethod, PruningType};
+    ///
+    /// #[derive(Debug)]
+    /// struct Sneaky;
+    /// impl PruningMethod for Sneaky {
+    ///     fn compute_mask(&self, _t: &Tensor, m: &Tensor) -> tch_prune::Result<Tensor> {
+    ///         Ok(m.copy())
+    ///     }
+    ///     fn pruning_type(&self) -> PruningType {
+    ///         PruningType::Unstructured
+    ///     }
+    ///     fn magnitude_amount(&self) -> Option<Amount> {
+    ///         Some(Amount::Count(1))
+    ///     }
+    /// }
+    /// ```
     #[doc(hidden)]
-    fn magnitude_amount(&self) -> Option<Amount> {
+    fn magnitude_amount(&self) -> Option<Builtin<Amount>> {
         None
     }
 
@@ -113,8 +154,14 @@ pub trait PruningMethod: fmt::Debug + Send {
     /// unstructured methods only copy them into the mask); `None` (the default) when the
     /// caller must build the ones and call [`compute_mask`](PruningMethod::compute_mask).
     /// The result, when there is one, is the very tensor `compute_mask` would return.
+    ///
+    /// Sealed as [`magnitude_amount`](PruningMethod::magnitude_amount) is.
     #[doc(hidden)]
-    fn compute_mask_on_ones(&self, _importance: &Tensor, _like: &Tensor) -> Result<Option<Tensor>> {
+    fn compute_mask_on_ones(
+        &self,
+        _importance: &Tensor,
+        _like: &Tensor,
+    ) -> Result<Option<Builtin<Tensor>>> {
         Ok(None)
     }
 
@@ -179,11 +226,15 @@ impl<M: PruningMethod + ?Sized> PruningMethod for Box<M> {
         (**self).pruning_type()
     }
 
-    fn magnitude_amount(&self) -> Option<Amount> {
+    fn magnitude_amount(&self) -> Option<Builtin<Amount>> {
         (**self).magnitude_amount()
     }
 
-    fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+    fn compute_mask_on_ones(
+        &self,
+        importance: &Tensor,
+        like: &Tensor,
+    ) -> Result<Option<Builtin<Tensor>>> {
         (**self).compute_mask_on_ones(importance, like)
     }
 }
@@ -196,7 +247,7 @@ pub(crate) fn first_mask(
     like: &Tensor,
 ) -> Result<Tensor> {
     match method.compute_mask_on_ones(importance, like)? {
-        Some(mask) => Ok(mask),
+        Some(mask) => Ok(mask.into_inner()),
         None => method.compute_mask(importance, &like.f_ones_like()?),
     }
 }

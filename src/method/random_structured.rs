@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use super::checks::structured_counts;
-use super::{Amount, PruningMethod, PruningType};
+use super::{Amount, Builtin, PruningMethod, PruningType};
 use crate::error::Result;
 use crate::kernels::channels::{mask_from_kept, mask_on_ones_from_kept};
 use crate::kernels::true_positions;
@@ -93,11 +93,23 @@ impl PruningMethod for RandomStructured {
 
     /// The mask without the ones (times ones changes nothing); `None` with `k == 0`, where the
     /// result is the ones themselves.
-    fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
-        mask_on_ones_from_kept(importance, like, || self.kept_channels(importance, like))
+    fn compute_mask_on_ones(
+        &self,
+        importance: &Tensor,
+        like: &Tensor,
+    ) -> Result<Option<Builtin<Tensor>>> {
+        Ok(self.mask_on_ones(importance, like)?.map(Builtin))
     }
 
     fn pruning_type(&self) -> PruningType {
         PruningType::Structured { dim: self.dim }
+    }
+}
+
+impl RandomStructured {
+    /// The mask `compute_mask(importance, &like.ones_like())` gives, when it can be computed
+    /// without building the ones; `None` otherwise.
+    fn mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+        mask_on_ones_from_kept(importance, like, || self.kept_channels(importance, like))
     }
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 use super::checks::{check_dense, check_floating, check_same_shape, contiguous_copy};
-use super::{Amount, PruningMethod, PruningType};
+use super::{Amount, Builtin, PruningMethod, PruningType};
 use crate::error::Result;
 use crate::kernels::select::{
     fast_path_applies, prune_mask, random_mask, zero_by_topk, MaskDefault, Order,
@@ -143,7 +143,23 @@ impl PruningMethod for RandomUnstructured {
 
     /// The mask without building the ones (they are only ever copied into it), where a fast
     /// path applies; the draws are the same as `compute_mask`'s either way.
-    fn compute_mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
+    fn compute_mask_on_ones(
+        &self,
+        importance: &Tensor,
+        like: &Tensor,
+    ) -> Result<Option<Builtin<Tensor>>> {
+        Ok(self.mask_on_ones(importance, like)?.map(Builtin))
+    }
+
+    fn pruning_type(&self) -> PruningType {
+        PruningType::Unstructured
+    }
+}
+
+impl RandomUnstructured {
+    /// The mask `compute_mask(importance, &like.ones_like())` gives, when it can be computed
+    /// without building the ones; `None` otherwise.
+    fn mask_on_ones(&self, importance: &Tensor, like: &Tensor) -> Result<Option<Tensor>> {
         check_dense(importance, like)?;
         check_same_shape("default_mask", &importance.size(), like)?;
         let k = self.amount.count_for(importance.numel() as i64)?;
@@ -164,10 +180,6 @@ impl PruningMethod for RandomUnstructured {
             None => prune_largest_draws(&draws, k, like.f_ones_like()?.f_contiguous()?).map(Some),
         }
     }
-
-    fn pruning_type(&self) -> PruningType {
-        PruningType::Unstructured
-    }
 }
 
 #[cfg(test)]
@@ -185,7 +197,8 @@ mod tests {
                 let like = Tensor::zeros([300, 200], (kind, Device::Cpu));
                 // The only unit test that draws from the global generator.
                 tch::manual_seed(7);
-                let ours = method.compute_mask_on_ones(&importance, &like).unwrap().unwrap();
+                let ours =
+                    method.compute_mask_on_ones(&importance, &like).unwrap().unwrap().into_inner();
                 tch::manual_seed(7);
                 let expected = method.compute_mask(&importance, &like.ones_like()).unwrap();
                 assert_eq!(ours.kind(), kind);
