@@ -174,6 +174,46 @@ pub fn resnet_basic(prefix: &str, blocks: [usize; 4], fc: bool) -> Vec<ChannelGr
     groups
 }
 
+/// Output positions per sample of each convolution and of `fc` in a torchvision-named ResNet
+/// (stem `conv1` 7x7 stride 2, max-pool stride 2, stages 2 to 4 halving the size) for an
+/// input of `height` x `width`: the `positions` argument of
+/// [`ModelStats::with_macs`](crate::ModelStats::with_macs). Layer names are relative to the
+/// model (strip your prefix first); other layers get `None`.
+///
+/// ```
+/// use tch::{nn, Device};
+/// use tch_prune::{presets, ModelStats};
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let _net = tch::vision::resnet::resnet18(&vs.root(), 1000);
+/// let stats = ModelStats::of(&vs).with_macs(presets::resnet_positions(224, 224));
+/// assert_eq!(stats.macs(), 1_814_073_344); // torchvision's resnet18: 1.81 GMACs
+/// assert_eq!(stats.params(), 11_689_512);
+/// ```
+pub fn resnet_positions(height: i64, width: i64) -> impl Fn(&str) -> Option<i64> {
+    let down = |n: i64| (n - 1) / 2 + 1; // 3x3 pad 1 or 1x1 pad 0, stride 2; also 7x7 pad 3
+    let stem = (down(height), down(width));
+    let mut stages = [(down(stem.0), down(stem.1)); 4];
+    for s in 1..4 {
+        stages[s] = (down(stages[s - 1].0), down(stages[s - 1].1));
+    }
+    move |layer: &str| {
+        if layer == "conv1" {
+            return Some(stem.0 * stem.1);
+        }
+        if layer == "fc" {
+            return Some(1);
+        }
+        let stage: usize = layer.strip_prefix("layer")?.get(..1)?.parse().ok()?;
+        let (h, w) = stages.get(stage.checked_sub(1)?)?;
+        let conv = layer.ends_with("conv1")
+            || layer.ends_with("conv2")
+            || layer.ends_with("conv3")
+            || layer.ends_with("downsample.0");
+        conv.then_some(h * w)
+    }
+}
+
 fn with_inputs(group: ChannelGroup, consumers: &[&str]) -> ChannelGroup {
     consumers.iter().fold(group, |g, layer| g.input_of(layer))
 }
