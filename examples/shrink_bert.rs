@@ -30,7 +30,7 @@ use tch_prune::{
 const VOCAB: i64 = 30522;
 const HIDDEN: i64 = 768;
 const LAYERS: usize = 12;
-const HEADS: i64 = 12;
+const HEADS: i64 = 12; // HIDDEN = HEADS * HEAD_DIM
 const HEAD_DIM: i64 = 64;
 const FFN: i64 = 3072;
 const SEQ: i64 = 128;
@@ -145,6 +145,7 @@ fn coupling() -> Vec<ChannelGroup> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    assert_eq!(HEADS * HEAD_DIM, HIDDEN);
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
     let mut encoder = Encoder::new(&vs);
