@@ -87,8 +87,10 @@ impl Module for Layer {
         let (b, t, _) = x.size3().expect("[batch, tokens, hidden]");
         let heads = self.query.ws.size()[0] / HEAD_DIM; // follows the shrink
         let split = |y: Tensor| y.view([b, t, heads, HEAD_DIM]).transpose(1, 2);
-        let (q, k, v) = (split(x.apply(&self.query)), split(x.apply(&self.key)), split(x.apply(&self.value)));
-        let att = (q.matmul(&k.transpose(-2, -1)) / (HEAD_DIM as f64).sqrt()).softmax(-1, Kind::Float);
+        let (q, k, v) =
+            (split(x.apply(&self.query)), split(x.apply(&self.key)), split(x.apply(&self.value)));
+        let att =
+            (q.matmul(&k.transpose(-2, -1)) / (HEAD_DIM as f64).sqrt()).softmax(-1, Kind::Float);
         let ctx = att.matmul(&v).transpose(1, 2).reshape([b, t, heads * HEAD_DIM]);
         let h = (x + ctx.apply(&self.attn_out)).apply(&self.attn_norm);
         (&h + h.apply(&self.intermediate).gelu("none").apply(&self.output)).apply(&self.out_norm)
@@ -108,7 +110,10 @@ impl Encoder {
     fn new(vs: &VarStore) -> Self {
         let r = vs.root();
         let e = &r / "embeddings";
-        let cfg = nn::EmbeddingConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 }, ..Default::default() };
+        let cfg = nn::EmbeddingConfig {
+            ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 },
+            ..Default::default()
+        };
         Self {
             word: nn::embedding(&e / "word_embeddings", VOCAB, HIDDEN, cfg),
             position: nn::embedding(&e / "position_embeddings", 512, HIDDEN, cfg),
@@ -138,7 +143,11 @@ fn coupling() -> Vec<ChannelGroup> {
                     &format!("{l}.attention.output.dense"),
                     HEAD_DIM,
                 ),
-                presets::ffn(&format!("{l}.ffn"), &format!("{l}.intermediate.dense"), &format!("{l}.output.dense")),
+                presets::ffn(
+                    &format!("{l}.ffn"),
+                    &format!("{l}.intermediate.dense"),
+                    &format!("{l}.output.dense"),
+                ),
             ]
         })
         .collect()
@@ -157,7 +166,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let selection = ChannelPruning::local(0.5)?.select(&coupling, &vs)?;
     selection.mask(&coupling, &vs, &mut HardMask::new(&vs))?;
     let ids = |batch: i64, seed: i64| {
-        Tensor::arange(batch * SEQ, (Kind::Int64, Device::Cpu)).f_mul_scalar(7919 + seed).unwrap().remainder(VOCAB).view([batch, SEQ])
+        Tensor::arange(batch * SEQ, (Kind::Int64, Device::Cpu))
+            .f_mul_scalar(7919 + seed)
+            .unwrap()
+            .remainder(VOCAB)
+            .view([batch, SEQ])
     };
     let latency = |encoder: &Encoder, batch: i64| {
         let x = ids(batch, 1);
@@ -168,9 +181,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let masked = [latency(&encoder, 1), latency(&encoder, 8)];
 
     let start = std::time::Instant::now();
-    let report = Shrink::new(&coupling, &selection)
-        .check_inputs([ids(2, 0)])
-        .apply(&vs, &mut encoder, |m, x| m.forward(x))?;
+    let report = Shrink::new(&coupling, &selection).check_inputs([ids(2, 0)]).apply(
+        &vs,
+        &mut encoder,
+        |m, x| m.forward(x),
+    )?;
     let shrink_time = start.elapsed();
     let after = ModelStats::of(&vs).with_macs(per_token);
     let shrunk = [latency(&encoder, 1), latency(&encoder, 8)];

@@ -25,9 +25,7 @@
 
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{
-    median_latency, presets, ChannelPruning, Coupling, HardMask, ModelStats, Shrink,
-};
+use tch_prune::{median_latency, presets, ChannelPruning, Coupling, HardMask, ModelStats, Shrink};
 
 const RUNS: usize = 5;
 

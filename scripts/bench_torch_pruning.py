@@ -5,12 +5,16 @@ Builds torchvision's ResNet-18 (defined here, same modules, names and shapes as
 with Torch-Pruning's `BasePruner` and `GroupMagnitudeImportance(p=2)` at the given channel
 ratio (fc ignored), and prints one JSON object: parameters and MACs before and after
 (`tp.utils.count_ops_and_params`, and convolution + Linear MACs counted as tch-prune does), the time to build the dependency graph and prune, and the
-CPU latency (median of `runs` forwards after one warm-up) at batch 1 and 32.
+CPU latency (median of `runs` forwards after one warm-up) of the dense and the pruned model at
+batch 1 and 32, interleaved. The time to prune is the median over `repeats` fresh models.
 
 Installs `torch-pruning` into the running interpreter's environment with pip when it is
 missing.
 
-    python scripts/bench_torch_pruning.py --ratio 0.5 --global --round-to 8 --size 224 --runs 5
+    python scripts/bench_torch_pruning.py --ratio 0.5 --global --round-to 8 --size 224 --runs 5 \
+        [--weights resnet18.safetensors]
+
+`--weights` loads the tch model's weights (same names), so both sides rank the same numbers.
 """
 
 import argparse
@@ -93,16 +97,20 @@ def conv_fc_macs(model, example):
     return total[0]
 
 
-def latency(model, batch, size, runs):
+def latencies(dense, pruned, batch, size, runs):
+    """Median latencies of the dense and the pruned model, their runs interleaved so that load
+    from other processes weighs on both alike (one warm-up each)."""
     x = torch.randn(batch, 3, size, size)
+    times = ([], [])
     with torch.no_grad():
-        model(x)
-        times = []
+        dense(x)
+        pruned(x)
         for _ in range(runs):
-            start = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            for i, model in enumerate((dense, pruned)):
+                start = time.perf_counter()
+                model(x)
+                times[i].append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main():
@@ -112,29 +120,48 @@ def main():
     parser.add_argument("--round-to", type=int, default=None)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3, help="prune runs (fresh models); the median is reported")
+    parser.add_argument("--weights", default=None, help="safetensors of the same ResNet-18 (tch's VarStore)")
     args = parser.parse_args()
     tp = ensure_torch_pruning()
-    torch.manual_seed(0)
-    model = ResNet18().eval()
+
+    def fresh():
+        torch.manual_seed(0)
+        model = ResNet18().eval()
+        if args.weights:
+            from safetensors.torch import load_file
+
+            missing, unexpected = model.load_state_dict(load_file(args.weights), strict=False)
+            missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+            if missing or unexpected:
+                sys.exit(f"weights do not match: missing {missing}, unexpected {unexpected}")
+        return model
+
     example = torch.randn(1, 3, args.size, args.size)
-    macs0, params0 = tp.utils.count_ops_and_params(model, example)
-    conv_fc0 = conv_fc_macs(model, example)
-    start = time.perf_counter()
-    pruner = tp.pruner.BasePruner(
-        model,
-        example,
-        importance=tp.importance.GroupMagnitudeImportance(p=2),
-        pruning_ratio=args.ratio,
-        global_pruning=args.global_pruning,
-        round_to=args.round_to,
-        ignored_layers=[model.fc],
-    )
-    pruner.step()
-    prune_time = time.perf_counter() - start
+    dense = fresh()
+    macs0, params0 = tp.utils.count_ops_and_params(dense, example)
+    conv_fc0 = conv_fc_macs(dense, example)
+    prune_times = []
+    for _ in range(args.repeats):
+        model = fresh()
+        start = time.perf_counter()
+        pruner = tp.pruner.BasePruner(
+            model,
+            example,
+            importance=tp.importance.GroupMagnitudeImportance(p=2),
+            pruning_ratio=args.ratio,
+            global_pruning=args.global_pruning,
+            round_to=args.round_to,
+            ignored_layers=[model.fc],
+        )
+        pruner.step()
+        prune_times.append(time.perf_counter() - start)
     macs1, params1 = tp.utils.count_ops_and_params(model, example)
     conv_fc1 = conv_fc_macs(model, example)
+    b1 = latencies(dense, model, 1, args.size, args.runs)
+    b32 = latencies(dense, model, 32, args.size, args.runs)
     out = {
-        "torch_pruning": tp.__version__ if hasattr(tp, "__version__") else "?",
+        "torch_pruning": getattr(tp, "__version__", "?"),
         "torch": torch.__version__,
         "params_before": params0,
         "params_after": params1,
@@ -142,9 +169,12 @@ def main():
         "macs_after": macs1,
         "conv_fc_macs_before": conv_fc0,
         "conv_fc_macs_after": conv_fc1,
-        "prune_s": prune_time,
-        "latency_b1_s": latency(model, 1, args.size, args.runs),
-        "latency_b32_s": latency(model, 32, args.size, args.runs),
+        "prune_s": statistics.median(prune_times),
+        "widths": [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)],
+        "dense_latency_b1_s": b1[0],
+        "latency_b1_s": b1[1],
+        "dense_latency_b32_s": b32[0],
+        "latency_b32_s": b32[1],
     }
     print(json.dumps(out))
 

@@ -284,7 +284,7 @@ pub enum PruneError {
 
     /// A coupling group that is malformed in itself, whatever the model: no members, an
     /// empty or repeated name, a member listed twice, a block size below 1, a negative
-    /// offset, or only offset members (nothing to count the group's units from).
+    /// offset, or only slice members (nothing to count the group's units from).
     #[error("coupling: group {group:?}: {reason}")]
     InvalidGroup {
         /// The group's name.
@@ -316,8 +316,8 @@ pub enum PruneError {
     },
 
     /// A group member whose size along its dimension does not match the group: `expected` is
-    /// `units * block` (plus the offset, as an upper bound, for an offset member), from the
-    /// group's first member without an offset.
+    /// `units * block` (plus the offset, as an upper bound, for a slice member), from the
+    /// group's first member that is not a slice.
     #[error("coupling: group {group:?}: {parameter:?} has size {size} along dim {dim}, the group needs {expected}")]
     GroupSizeMismatch {
         /// The group's name.
@@ -366,7 +366,9 @@ pub enum PruneError {
     /// Shrinking met a parameter that is still reparametrized (`<name>_orig` and
     /// `<name>_mask`): make its pruning permanent with [`remove`](crate::Pruner::remove)
     /// first.
-    #[error("shrink: {name:?} is still pruned with a mask; call remove({name:?}) before shrinking")]
+    #[error(
+        "shrink: {name:?} is still pruned with a mask; call remove({name:?}) before shrinking"
+    )]
     StillReparametrized {
         /// The parameter.
         name: String,

@@ -85,16 +85,20 @@ fn a_linear_chain_shrinks_in_place_and_computes_the_masked_output() -> TestResul
         let _ = vars["fc3.weight"].shallow_clone().index_fill_(1, &r2, 0.0);
         mlp2.forward(&x)
     });
-    let report = Shrink::new(&coupling, &selection)
-        .check_input(&[7, 6])
-        .apply(&vs, &mut mlp, |m, x| m.forward(x))?;
+    let report =
+        Shrink::new(&coupling, &selection)
+            .check_input(&[7, 6])
+            .apply(&vs, &mut mlp, |m, x| m.forward(x))?;
     // The struct's fields and the VarStore hold the same, smaller tensors.
     assert_eq!(mlp.fc1.ws.size(), [12, 6]);
     assert_eq!(mlp.fc1.bs.as_ref().unwrap().size(), [12]);
     assert_eq!(mlp.fc2.ws.size(), [11, 12]);
     assert_eq!(mlp.fc3.ws.size(), [3, 11]);
     assert_eq!(vs.variables()["fc2.weight"].size(), [11, 12]);
-    assert_eq!(vs.trainable_variables().iter().map(|t| t.numel()).sum::<usize>(), 12 * 6 + 12 + 11 * 12 + 11 + 3 * 11 + 3);
+    assert_eq!(
+        vs.trainable_variables().iter().map(|t| t.numel()).sum::<usize>(),
+        12 * 6 + 12 + 11 * 12 + 11 + 3 * 11 + 3
+    );
     assert!(vs.variables().values().all(|t| t.requires_grad() && t.kind() == Kind::Float));
     let y = tch::no_grad(|| mlp.forward(&x));
     assert!((&y - &masked).abs().max().double_value(&[]) < 1e-5);
@@ -115,7 +119,9 @@ fn the_shrunk_var_store_saves_and_loads_at_the_new_sizes_and_still_trains() -> T
     let selection = ChannelPruning::local(0.5)?.select(&coupling, &vs)?;
     // A gradient accumulated before the shrink shrinks with its parameter.
     mlp.forward(&Tensor::ones([2, 6], (Kind::Float, CPU))).sum(Kind::Float).backward();
-    Shrink::new(&coupling, &selection).check_input(&[4, 6]).apply(&vs, &mut mlp, |m, x| m.forward(x))?;
+    Shrink::new(&coupling, &selection)
+        .check_input(&[4, 6])
+        .apply(&vs, &mut mlp, |m, x| m.forward(x))?;
     assert_eq!(mlp.fc1.ws.grad().size(), [8, 6]);
     let dir = std::env::temp_dir().join(format!("tch-prune-shrink-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -174,10 +180,22 @@ impl Cnn {
         tch::no_grad(|| {
             for bn in [&self.bn1, &self.bn2] {
                 let n = bn.running_mean.size();
-                bn.running_mean.shallow_clone().copy_(&Tensor::randn(n.as_slice(), (Kind::Float, CPU)));
-                bn.running_var.shallow_clone().copy_(&Tensor::rand(n.as_slice(), (Kind::Float, CPU)).f_add_scalar(0.5).unwrap());
-                bn.ws.as_ref().unwrap().shallow_clone().copy_(&Tensor::randn(n.as_slice(), (Kind::Float, CPU)));
-                bn.bs.as_ref().unwrap().shallow_clone().copy_(&Tensor::randn(n.as_slice(), (Kind::Float, CPU)));
+                bn.running_mean
+                    .shallow_clone()
+                    .copy_(&Tensor::randn(n.as_slice(), (Kind::Float, CPU)));
+                bn.running_var.shallow_clone().copy_(
+                    &Tensor::rand(n.as_slice(), (Kind::Float, CPU)).f_add_scalar(0.5).unwrap(),
+                );
+                bn.ws
+                    .as_ref()
+                    .unwrap()
+                    .shallow_clone()
+                    .copy_(&Tensor::randn(n.as_slice(), (Kind::Float, CPU)));
+                bn.bs
+                    .as_ref()
+                    .unwrap()
+                    .shallow_clone()
+                    .copy_(&Tensor::randn(n.as_slice(), (Kind::Float, CPU)));
             }
         });
     }
@@ -213,9 +231,11 @@ fn conv_bn_conv_and_conv_flatten_linear_shrink_exactly() -> TestResult {
     let coupling = cnn_coupling();
     let selection = ChannelPruning::global(0.5)?.select(&coupling, &vs)?;
     assert_eq!(selection.removed_units(), 7); // floor(0.5 * 14)
-    let report = Shrink::new(&coupling, &selection)
-        .check_input(&[3, 2, 6, 6])
-        .apply(&vs, &mut cnn, |m, x| m.forward(x))?;
+    let report = Shrink::new(&coupling, &selection).check_input(&[3, 2, 6, 6]).apply(
+        &vs,
+        &mut cnn,
+        |m, x| m.forward(x),
+    )?;
     let kept1 = report.manifest().groups["c1"].after;
     let kept2 = report.manifest().groups["c2"].after;
     assert_eq!(kept1 + kept2, 7);
@@ -238,7 +258,9 @@ fn masks_first_then_remove_then_shrink_gives_the_masked_models_output() -> TestR
     let mut model = PrunedModel::new(cnn, &vs)?;
     selection.mask(&coupling, &vs, &mut model)?;
     // Buffers are not masked: they are not parameters.
-    assert!(model.is_parameter_pruned("bn1.weight") && !model.is_parameter_pruned("bn1.running_mean"));
+    assert!(
+        model.is_parameter_pruned("bn1.weight") && !model.is_parameter_pruned("bn1.running_mean")
+    );
     let x = Tensor::randn([2, 2, 6, 6], (Kind::Float, CPU));
     let masked = tch::no_grad(|| model.forward(&x))?;
     // Still masked: shrinking refuses, naming the parameter.
@@ -252,7 +274,11 @@ fn masks_first_then_remove_then_shrink_gives_the_masked_models_output() -> TestR
         model.remove(name)?;
     }
     let mut cnn = model.into_inner();
-    Shrink::new(&coupling, &selection).check_input(&[1, 2, 6, 6]).apply(&vs, &mut cnn, |m, x| m.forward(x))?;
+    Shrink::new(&coupling, &selection).check_input(&[1, 2, 6, 6]).apply(
+        &vs,
+        &mut cnn,
+        |m, x| m.forward(x),
+    )?;
     assert_eq!(cnn.conv1.ws.size(), [4, 2, 3, 3]);
     let y = tch::no_grad(|| cnn.forward(&x));
     assert!((&y - &masked).abs().max().double_value(&[]) < 1e-5);
@@ -278,7 +304,8 @@ fn a_torchvision_resnet18_shrinks_through_its_var_store() -> TestResult {
     assert_eq!(vars["layer2.0.downsample.0.weight"].size()[1], stream1);
     assert_eq!(vars["fc.weight"].size()[1], report.manifest().groups["stream.layer4"].after);
     // The shrunk net still runs at other shapes.
-    let y = tch::no_grad(|| net.forward_t(&Tensor::randn([1, 3, 64, 64], (Kind::Float, CPU)), false));
+    let y =
+        tch::no_grad(|| net.forward_t(&Tensor::randn([1, 3, 64, 64], (Kind::Float, CPU)), false));
     assert_eq!(y.size(), [1, 10]);
     Ok(())
 }
@@ -325,7 +352,8 @@ impl Module for Block {
         let q = split(x.apply(&self.query));
         let k = split(x.apply(&self.key));
         let v = split(x.apply(&self.value));
-        let att = (q.matmul(&k.transpose(-2, -1)) / (HEAD_DIM as f64).sqrt()).softmax(-1, Kind::Float);
+        let att =
+            (q.matmul(&k.transpose(-2, -1)) / (HEAD_DIM as f64).sqrt()).softmax(-1, Kind::Float);
         let ctx = att.matmul(&v).transpose(1, 2).reshape([b, t, heads * HEAD_DIM]);
         let h = (x + ctx.apply(&self.out)).apply(&self.ln1);
         (&h + h.apply(&self.inter).gelu("none").apply(&self.output)).apply(&self.ln2)
@@ -343,9 +371,11 @@ fn attention_heads_and_ffn_width_shrink_exactly() -> TestResult {
     ])?;
     assert_eq!(coupling.units(&vs)?, [("heads".into(), 6), ("ffn".into(), 32)]);
     let selection = ChannelPruning::local(0.5)?.select(&coupling, &vs)?;
-    let report = Shrink::new(&coupling, &selection)
-        .check_input(&[2, 5, 16])
-        .apply(&vs, &mut block, |m, x| m.forward(x))?;
+    let report = Shrink::new(&coupling, &selection).check_input(&[2, 5, 16]).apply(
+        &vs,
+        &mut block,
+        |m, x| m.forward(x),
+    )?;
     assert_eq!(block.query.ws.size(), [3 * HEAD_DIM, 16]);
     assert_eq!(block.out.ws.size(), [16, 3 * HEAD_DIM]);
     assert_eq!(block.inter.ws.size(), [16, 16]);
@@ -393,9 +423,11 @@ fn group_norm_loses_whole_groups_and_its_group_count_follows() -> TestResult {
         Coupling::new(vec![presets::group_norm("gn", "conv1", true, "gn", 3, &["conv2"])])?;
     assert_eq!(coupling.units(&vs)?, [("gn".into(), 4)]);
     let selection = Selection::new().remove("gn", 4, [1, 2]);
-    let report = Shrink::new(&coupling, &selection)
-        .check_input(&[2, 3, 8, 8])
-        .apply(&vs, &mut net, |m, x| m.forward(x))?;
+    let report = Shrink::new(&coupling, &selection).check_input(&[2, 3, 8, 8]).apply(
+        &vs,
+        &mut net,
+        |m, x| m.forward(x),
+    )?;
     assert_eq!((net.gn.num_groups, net.gn.num_channels), (2, 6));
     assert_eq!(net.conv2.ws.size(), [6, 6, 1, 1]);
     assert_eq!(report.changed_fields(), ["gn: GroupNorm num_groups 4 -> 2"]);
@@ -414,7 +446,10 @@ fn a_grouped_convolution_is_refused_and_nothing_changes() -> TestResult {
         .check_input(&[1, 3, 8, 8])
         .apply(&vs, &mut net, |m, x| m.forward(x))
         .unwrap_err();
-    assert!(matches!(err, PruneError::UnsupportedLayer { ref layer, .. } if layer == "conv2"), "{err}");
+    assert!(
+        matches!(err, PruneError::UnsupportedLayer { ref layer, .. } if layer == "conv2"),
+        "{err}"
+    );
     assert_unchanged(&before, &vs);
     Ok(())
 }
@@ -433,7 +468,10 @@ fn a_group_norm_losing_part_of_a_group_is_refused() -> TestResult {
         .check_input(&[1, 3, 8, 8])
         .apply(&vs, &mut net, |m, x| m.forward(x))
         .unwrap_err();
-    assert!(matches!(err, PruneError::UnsupportedLayer { ref layer, .. } if layer == "gn"), "{err}");
+    assert!(
+        matches!(err, PruneError::UnsupportedLayer { ref layer, .. } if layer == "gn"),
+        "{err}"
+    );
     assert_unchanged(&before, &vs);
     assert_eq!(net.gn.num_groups, 4);
     Ok(())
@@ -464,23 +502,38 @@ fn concatenated_inputs_shrink_at_their_offsets() -> TestResult {
         b: nn::conv2d(&r / "b", 2, 7, 1, Default::default()),
         mix: nn::conv2d(&r / "mix", 12, 3, 1, Default::default()),
     };
+    // "a" covers mix's first 5 inputs only: declared as a whole dimension, the sizes do not
+    // match.
+    let whole = Coupling::new(vec![ChannelGroup::new("a").output_of("a", true).input_of("mix")])?;
+    let err = whole.units(&vs).unwrap_err();
+    assert!(
+        matches!(err, PruneError::GroupSizeMismatch { ref group, size: 12, expected: 5, .. } if group == "a")
+    );
+    // A slice past the end does not fit either.
+    let past = Coupling::new(vec![ChannelGroup::new("b")
+        .output_of("b", true)
+        .member(Member::new("mix.weight", 1).at_offset(6))])?;
+    assert!(matches!(
+        past.units(&vs),
+        Err(PruneError::GroupSizeMismatch { size: 12, expected: 13, .. })
+    ));
     let coupling = Coupling::new(vec![
-        ChannelGroup::new("a").output_of("a", true).member(Member::new("mix.weight", 1)),
-        ChannelGroup::new("b").output_of("b", true).member(Member::new("mix.weight", 1).at_offset(5)),
-    ]);
-    // "a" covers mix's first 5 inputs only: without an offset the sizes do not match.
-    let err = coupling?.units(&vs).unwrap_err();
-    assert!(matches!(err, PruneError::GroupSizeMismatch { ref group, size: 12, expected: 5, .. } if group == "a"));
-    let coupling = Coupling::new(vec![
-        ChannelGroup::new("a").output_of("a", true).member(Member::new("mix.weight", 1).at_offset(0).blocks(1)),
-    ]);
-    assert!(matches!(coupling.unwrap().units(&vs), Err(PruneError::GroupSizeMismatch { .. })));
-    let coupling = Coupling::new(vec![
-        ChannelGroup::new("b").output_of("b", true).member(Member::new("mix.weight", 1).at_offset(5)),
+        ChannelGroup::new("a")
+            .output_of("a", true)
+            .member(Member::new("mix.weight", 1).at_offset(0)),
+        ChannelGroup::new("b")
+            .output_of("b", true)
+            .member(Member::new("mix.weight", 1).at_offset(5)),
     ])?;
-    let selection = Selection::new().remove("b", 7, [0, 6]);
-    Shrink::new(&coupling, &selection).check_input(&[2, 2, 3, 3]).apply(&vs, &mut net, |m, x| m.forward(x))?;
-    assert_eq!(net.mix.ws.size(), [3, 10, 1, 1]);
+    assert_eq!(coupling.units(&vs)?, [("a".into(), 5), ("b".into(), 7)]);
+    let selection = Selection::new().remove("a", 5, [4]).remove("b", 7, [0, 6]);
+    Shrink::new(&coupling, &selection).check_input(&[2, 2, 3, 3]).apply(
+        &vs,
+        &mut net,
+        |m, x| m.forward(x),
+    )?;
+    assert_eq!(net.mix.ws.size(), [3, 9, 1, 1]);
+    assert_eq!(net.a.ws.size(), [4, 2, 1, 1]);
     assert_eq!(net.b.ws.size(), [5, 2, 1, 1]);
     Ok(())
 }
@@ -523,14 +576,18 @@ fn a_group_across_a_layer_norm_is_compared_leniently_only_when_declared() -> Tes
         .check_input(&[6, 4])
         .apply(&vs, &mut net, |m, x| m.forward(x))
         .unwrap_err();
-    assert!(matches!(err, PruneError::ShrinkMismatch { group: Some(ref g), max_diff, .. } if g == "hidden" && max_diff > 1e-3), "{err}");
+    assert!(
+        matches!(err, PruneError::ShrinkMismatch { group: Some(ref g), max_diff, .. } if g == "hidden" && max_diff > 1e-3),
+        "{err}"
+    );
     assert_unchanged(&before, &vs);
     assert_eq!(net.ln.normalized_shape, [10]);
     // Declared, the shrink runs (normalized_shape follows) and reports the difference.
     let lenient = Coupling::new(vec![group.crosses_normalization()])?;
-    let report = Shrink::new(&lenient, &selection)
-        .check_input(&[6, 4])
-        .apply(&vs, &mut net, |m, x| m.forward(x))?;
+    let report =
+        Shrink::new(&lenient, &selection)
+            .check_input(&[6, 4])
+            .apply(&vs, &mut net, |m, x| m.forward(x))?;
     assert!(!report.strict());
     assert!(report.max_diff() > report.allowed());
     assert_eq!(net.ln.normalized_shape, [7]);
@@ -555,7 +612,10 @@ fn an_incomplete_declaration_fails_the_check_naming_the_group_and_changes_nothin
         .check_input(&[1, 2, 6, 6])
         .apply_to_var_store(&vs, |x| net.forward(x))
         .unwrap_err();
-    assert!(matches!(err, PruneError::ShrinkMismatch { group: Some(ref g), .. } if g == "c1"), "{err}");
+    assert!(
+        matches!(err, PruneError::ShrinkMismatch { group: Some(ref g), .. } if g == "c1"),
+        "{err}"
+    );
     assert_unchanged(&before, &vs);
     // The Linear's inputs declared as a group of their own (blocks of 6 instead of each
     // channel's 36 positions): shapes fit, values do not.
@@ -564,7 +624,8 @@ fn an_incomplete_declaration_fails_the_check_naming_the_group_and_changes_nothin
         ChannelGroup::new("c2").output_of("conv2", true).batch_norm("bn2"),
         ChannelGroup::new("fc-in").member(Member::new("fc.weight", 1).blocks(6)),
     ])?;
-    let selection = Selection::new().remove("c1", 8, [1]).remove("c2", 6, [0]).remove("fc-in", 36, [0]);
+    let selection =
+        Selection::new().remove("c1", 8, [1]).remove("c2", 6, [0]).remove("fc-in", 36, [0]);
     let err = Shrink::new(&interleaved, &selection)
         .check_input(&[1, 2, 6, 6])
         .apply_to_var_store(&vs, |x| net.forward(x))
@@ -581,21 +642,33 @@ fn bad_declarations_name_the_group_and_the_parameter() -> TestResult {
     let units = |g: ChannelGroup| Coupling::new(vec![g]).and_then(|c| c.units(&vs));
     // Wrong dim: fc2's rows are not fc1's outputs.
     let err = units(presets::linear_chain("h", "fc1", &[]).dim("fc2.weight", 0)).unwrap_err();
-    assert!(matches!(err, PruneError::GroupSizeMismatch { ref group, ref parameter, dim: 0, size: 12, expected: 16 } if group == "h" && parameter == "fc2.weight"));
+    assert!(
+        matches!(err, PruneError::GroupSizeMismatch { ref group, ref parameter, dim: 0, size: 12, expected: 16 } if group == "h" && parameter == "fc2.weight")
+    );
     // Dim out of range.
     let err = units(presets::linear_chain("h", "fc1", &[]).dim("fc2.bias", 1)).unwrap_err();
-    assert!(matches!(err, PruneError::GroupDimOutOfRange { ref parameter, dim: 1, ndim: 1, .. } if parameter == "fc2.bias"));
+    assert!(
+        matches!(err, PruneError::GroupDimOutOfRange { ref parameter, dim: 1, ndim: 1, .. } if parameter == "fc2.bias")
+    );
     // A parameter the model does not have.
     let err = units(presets::linear_chain("h", "fc9", &[])).unwrap_err();
-    assert!(matches!(err, PruneError::GroupMemberMissing { ref group, ref parameter } if group == "h" && parameter == "fc9.weight"));
+    assert!(
+        matches!(err, PruneError::GroupMemberMissing { ref group, ref parameter } if group == "h" && parameter == "fc9.weight")
+    );
     // Malformed groups, whatever the model.
     for bad in [
         vec![ChannelGroup::new("")],
         vec![ChannelGroup::new("e")],
         vec![ChannelGroup::new("x").dim("fc1.weight", 0).dim("fc1.weight", 0)],
         vec![ChannelGroup::new("x").member(Member::new("fc1.weight", 0).blocks(0))],
-        vec![ChannelGroup::new("x").member(Member::new("fc1.weight", 0).at_offset(2))],
-        vec![ChannelGroup::new("x").dim("fc1.weight", 0), ChannelGroup::new("x").dim("fc1.bias", 0)],
+        vec![ChannelGroup::new("x").member(Member::new("fc1.weight", 0).at_offset(0))],
+        vec![ChannelGroup::new("x")
+            .member(Member::new("fc1.weight", 0).at_offset(-1))
+            .dim("fc1.bias", 0)],
+        vec![
+            ChannelGroup::new("x").dim("fc1.weight", 0),
+            ChannelGroup::new("x").dim("fc1.bias", 0),
+        ],
     ] {
         assert!(matches!(Coupling::new(bad), Err(PruneError::InvalidGroup { .. })));
     }
@@ -608,13 +681,19 @@ fn a_group_that_would_lose_every_unit_is_an_error() -> TestResult {
     let mut mlp = Mlp::new(&vs);
     let coupling = mlp_coupling();
     let err = ChannelPruning::local(1.0)?.select(&coupling, &vs).unwrap_err();
-    assert!(matches!(err, PruneError::GroupWouldBeEmpty { ref group, removed: 16, units: 16 } if group == "h1"));
+    assert!(
+        matches!(err, PruneError::GroupWouldBeEmpty { ref group, removed: 16, units: 16 } if group == "h1")
+    );
     // Per-group: only h2 asks for everything.
-    let err = ChannelPruning::local(0.5)?.group_ratio("h2", 1.0)?.select(&coupling, &vs).unwrap_err();
+    let err =
+        ChannelPruning::local(0.5)?.group_ratio("h2", 1.0)?.select(&coupling, &vs).unwrap_err();
     assert!(matches!(err, PruneError::GroupWouldBeEmpty { ref group, .. } if group == "h2"));
     // By hand.
     let all = Selection::new().remove("h2", 12, 0..12);
-    let err = Shrink::new(&coupling, &all).check_input(&[1, 6]).apply(&vs, &mut mlp, |m, x| m.forward(x)).unwrap_err();
+    let err = Shrink::new(&coupling, &all)
+        .check_input(&[1, 6])
+        .apply(&vs, &mut mlp, |m, x| m.forward(x))
+        .unwrap_err();
     assert!(matches!(err, PruneError::GroupWouldBeEmpty { removed: 12, units: 12, .. }));
     // Global pruning keeps at least one unit per group, even at ratio 1.
     let selection = ChannelPruning::global(1.0)?.select(&coupling, &vs)?;
@@ -636,7 +715,9 @@ fn selections_that_do_not_fit_are_errors() -> TestResult {
     assert!(matches!(err, PruneError::InvalidUnitIndex { index: 16, units: 16, .. }));
     let err = shrink(&Selection::new().remove("h1", 15, [0]), &mut mlp).unwrap_err();
     assert!(matches!(err, PruneError::InvalidUnitIndex { index: 15, units: 16, .. }));
-    let err = Shrink::new(&coupling, &Selection::new()).apply(&vs, &mut mlp, |m, x| m.forward(x)).unwrap_err();
+    let err = Shrink::new(&coupling, &Selection::new())
+        .apply(&vs, &mut mlp, |m, x| m.forward(x))
+        .unwrap_err();
     assert!(matches!(err, PruneError::MissingArgument { parameter: "check_inputs" }));
     let err = ChannelPruning::local(0.5)?.ignore("nope").select(&coupling, &vs).unwrap_err();
     assert!(matches!(err, PruneError::UnknownGroup { .. }));
@@ -646,7 +727,10 @@ fn selections_that_do_not_fit_are_errors() -> TestResult {
         .unwrap_err();
     assert!(matches!(err, PruneError::ShapeMismatch { parameter: "importance", .. }));
     assert!(matches!(ChannelPruning::global(1.5), Err(PruneError::FractionOutOfRange { .. })));
-    assert!(matches!(ChannelPruning::local(0.5)?.with_norm(0.0), Err(PruneError::InvalidNorm { .. })));
+    assert!(matches!(
+        ChannelPruning::local(0.5)?.with_norm(0.0),
+        Err(PruneError::InvalidNorm { .. })
+    ));
     Ok(())
 }
 
@@ -658,9 +742,15 @@ fn ranking_follows_group_magnitude_user_scores_rounding_and_ignores() -> TestRes
     // Make h1's units 0..16 increasingly important across all three members.
     tch::no_grad(|| {
         let scale = Tensor::arange(16, (Kind::Float, CPU)).f_add_scalar(1.0).unwrap();
-        mlp.fc1.ws.shallow_clone().copy_(&(Tensor::ones([16, 6], (Kind::Float, CPU)) * scale.unsqueeze(1)));
+        mlp.fc1
+            .ws
+            .shallow_clone()
+            .copy_(&(Tensor::ones([16, 6], (Kind::Float, CPU)) * scale.unsqueeze(1)));
         mlp.fc1.bs.as_ref().unwrap().shallow_clone().copy_(&scale);
-        mlp.fc2.ws.shallow_clone().copy_(&(Tensor::ones([12, 16], (Kind::Float, CPU)) * scale.unsqueeze(0)));
+        mlp.fc2
+            .ws
+            .shallow_clone()
+            .copy_(&(Tensor::ones([12, 16], (Kind::Float, CPU)) * scale.unsqueeze(0)));
     });
     let sel = ChannelPruning::local(0.25)?.ignore("h2").select(&coupling, &vs)?;
     assert_eq!(sel.removed("h1"), Some(&[0, 1, 2, 3][..]));
@@ -677,7 +767,10 @@ fn ranking_follows_group_magnitude_user_scores_rounding_and_ignores() -> TestRes
     assert_eq!(sel.removed("h1").map(<[i64]>::len), Some(8));
     // User scores reverse the order.
     let reverse = Tensor::arange(16, (Kind::Float, CPU)).neg();
-    let sel = ChannelPruning::local(0.25)?.with_importance("h1", reverse).ignore("h2").select(&coupling, &vs)?;
+    let sel = ChannelPruning::local(0.25)?
+        .with_importance("h1", reverse)
+        .ignore("h2")
+        .select(&coupling, &vs)?;
     assert_eq!(sel.removed("h1"), Some(&[12, 13, 14, 15][..]));
     Ok(())
 }
@@ -693,13 +786,22 @@ fn coupling_selection_and_manifest_round_trip_through_json() -> TestResult {
     let selection = ChannelPruning::local(0.5)?.select(&coupling, &vs)?;
     let back: Selection = serde_json::from_str(&serde_json::to_string(&selection)?)?;
     assert_eq!(back, selection);
-    let report = Shrink::new(&coupling, &back).check_input(&[2, 6]).apply(&vs, &mut mlp, |m, x| m.forward(x))?;
+    let report =
+        Shrink::new(&coupling, &back)
+            .check_input(&[2, 6])
+            .apply(&vs, &mut mlp, |m, x| m.forward(x))?;
     let manifest = tch_prune::ShrinkManifest::from_json(&report.manifest().to_json()?)?;
     assert_eq!(&manifest, report.manifest());
     assert_eq!(manifest.parameters["fc3.weight"], [3, 6]);
-    assert!(matches!(tch_prune::ShrinkManifest::from_json("{}"), Err(PruneError::InvalidManifest { .. })));
+    assert!(matches!(
+        tch_prune::ShrinkManifest::from_json("{}"),
+        Err(PruneError::InvalidManifest { .. })
+    ));
     // The same selection no longer fits the shrunk model.
-    let err = Shrink::new(&coupling, &back).check_input(&[2, 6]).apply(&vs, &mut mlp, |m, x| m.forward(x)).unwrap_err();
+    let err = Shrink::new(&coupling, &back)
+        .check_input(&[2, 6])
+        .apply(&vs, &mut mlp, |m, x| m.forward(x))
+        .unwrap_err();
     assert!(matches!(err, PruneError::InvalidUnitIndex { .. }));
     Ok(())
 }

@@ -72,7 +72,11 @@ impl Module for SmallNet {
 
 fn coupling() -> Coupling {
     Coupling::new(vec![
-        presets::residual_stream("stream", &[("stem", "bn_stem"), ("conv_b", "bn_b")], &["conv_a", "conv_c"]),
+        presets::residual_stream(
+            "stream",
+            &[("stem", "bn_stem"), ("conv_b", "bn_b")],
+            &["conv_a", "conv_c"],
+        ),
         presets::conv_bn_chain("inner", "conv_a", false, "bn_a", &["conv_b"]),
         presets::conv_flatten_linear("head", "conv_c", true, Some("bn_c"), "fc1", 16),
         presets::ffn("ffn", "fc1", "fc2"),
@@ -106,9 +110,11 @@ fn a_shrunk_model_loads_into_pytorch_built_from_the_manifest_and_computes_the_sa
     });
     let coupling = coupling();
     let selection = ChannelPruning::global(0.5)?.select(&coupling, &vs)?;
-    let report = Shrink::new(&coupling, &selection)
-        .check_input(&[2, 3, 8, 8])
-        .apply(&vs, &mut net, |m, x| m.forward(x))?;
+    let report = Shrink::new(&coupling, &selection).check_input(&[2, 3, 8, 8]).apply(
+        &vs,
+        &mut net,
+        |m, x| m.forward(x),
+    )?;
     assert!(report.params_after() < report.params_before());
 
     let dir = temp_dir();
@@ -116,7 +122,10 @@ fn a_shrunk_model_loads_into_pytorch_built_from_the_manifest_and_computes_the_sa
     report.manifest().write_json(dir.join("manifest.json"))?;
     let input = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
     let output = tch::no_grad(|| net.forward(&input));
-    Tensor::write_safetensors(&[("input", &input), ("output", &output)], dir.join("io.safetensors"))?;
+    Tensor::write_safetensors(
+        &[("input", &input), ("output", &output)],
+        dir.join("io.safetensors"),
+    )?;
 
     let python = std::env::var("TCH_PRUNE_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join("shrink_parity.py");

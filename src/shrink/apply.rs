@@ -173,7 +173,12 @@ impl<'a> Shrink<'a> {
             Ok(outputs) => outputs,
             Err(message) => {
                 set_all(&swaps, |s| &s.old, |g| &g.0);
-                return Err(mismatch(None, f64::NAN, 0.0, format!("the masked forward failed: {message}")));
+                return Err(mismatch(
+                    None,
+                    f64::NAN,
+                    0.0,
+                    format!("the masked forward failed: {message}"),
+                ));
             }
         };
         set_all(&swaps, |s| &s.small, |g| &g.2);

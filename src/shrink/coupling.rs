@@ -63,7 +63,7 @@ impl Coupling {
     ///
     /// # Errors
     /// [`PruneError::InvalidGroup`] for an empty or repeated group name, a group without
-    /// members or with only offset members, a member listed twice, a block size below 1 or a
+    /// members or with only slice members ([`Member::at_offset`]), a member listed twice, a block size below 1 or a
     /// negative offset.
     pub fn new(groups: Vec<ChannelGroup>) -> Result<Self> {
         let mut names = HashSet::new();
@@ -78,19 +78,31 @@ impl Coupling {
             }
             if !group.members().iter().any(|m| !m.is_slice()) {
                 return Err(invalid(
-                    "needs at least one member without an offset (to count its units)".into(),
+                    "needs at least one member that is not a slice (to count its units)".into(),
                 ));
             }
             let mut seen = HashSet::new();
             for m in group.members() {
                 if m.block() < 1 {
-                    return Err(invalid(format!("{:?}: block {} is below 1", m.param(), m.block())));
+                    return Err(invalid(format!(
+                        "{:?}: block {} is below 1",
+                        m.param(),
+                        m.block()
+                    )));
                 }
                 if m.offset() < 0 {
-                    return Err(invalid(format!("{:?}: offset {} is negative", m.param(), m.offset())));
+                    return Err(invalid(format!(
+                        "{:?}: offset {} is negative",
+                        m.param(),
+                        m.offset()
+                    )));
                 }
                 if !seen.insert((m.param(), m.dim())) {
-                    return Err(invalid(format!("{:?} dim {} is listed twice", m.param(), m.dim())));
+                    return Err(invalid(format!(
+                        "{:?} dim {} is listed twice",
+                        m.param(),
+                        m.dim()
+                    )));
                 }
             }
         }
@@ -138,12 +150,11 @@ impl Coupling {
         for group in &self.groups {
             let mut members = Vec::with_capacity(group.members().len());
             for m in group.members() {
-                let (value, reparametrized) = lookup(m.param())?.ok_or_else(|| {
-                    PruneError::GroupMemberMissing {
+                let (value, reparametrized) =
+                    lookup(m.param())?.ok_or_else(|| PruneError::GroupMemberMissing {
                         group: group.name().into(),
                         parameter: m.param().into(),
-                    }
-                })?;
+                    })?;
                 let shape = value.size();
                 let ndim = shape.len() as i64;
                 if m.dim() < -ndim || m.dim() >= ndim {
@@ -177,7 +188,7 @@ impl Coupling {
     }
 }
 
-/// The group's units, from its first member without an offset; every member must fit.
+/// The group's units, from its first member that is not a slice; every member must fit.
 fn unit_count(group: &ChannelGroup, members: &[ResolvedMember]) -> Result<i64> {
     let first = members.iter().find(|m| !m.member.is_slice());
     let units = first.map_or(0, |m| m.size / m.member.block());

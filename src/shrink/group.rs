@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 ///   (`weight` dim 0) or the matching input column of the next layer (`weight` dim 1);
 /// * `block > 1`: consecutive entries per unit, e.g. the `H·W` inputs of a Linear after a
 ///   flatten, or the `head_dim` rows of one attention head;
-/// * `offset > 0` ([`at_offset`](Self::at_offset)): the group covers a slice of a larger
-///   dimension, e.g. one input of a concatenation.
+/// * [`at_offset`](Self::at_offset): the group covers a slice of a larger dimension, from
+///   `offset` on, e.g. one input of a concatenation.
 ///
 /// ```
 /// use tch_prune::Member;
@@ -35,6 +35,9 @@ pub struct Member {
     offset: i64,
     #[serde(default = "one")]
     block: i64,
+    /// Whether the member covers part of its dimension only.
+    #[serde(default)]
+    slice: bool,
 }
 
 fn one() -> i64 {
@@ -44,7 +47,7 @@ fn one() -> i64 {
 impl Member {
     /// `param` (its full `VarStore` name) along `dim`, one entry per unit.
     pub fn new(param: impl Into<String>, dim: i64) -> Self {
-        Self { param: param.into(), dim, offset: 0, block: 1 }
+        Self { param: param.into(), dim, offset: 0, block: 1, slice: false }
     }
 
     /// Each unit owns `block` consecutive entries (flatten after a convolution: `H·W`; an
@@ -54,10 +57,12 @@ impl Member {
         self
     }
 
-    /// The group covers the entries from `offset` on of a larger dimension (one input of a
-    /// concatenation); the rest of the dimension is left alone.
+    /// The group covers the entries from `offset` on of a larger dimension (the input of a
+    /// concatenation that starts there; `at_offset(0)` for the first one); the rest of the
+    /// dimension is left alone.
     pub fn at_offset(mut self, offset: i64) -> Self {
         self.offset = offset;
+        self.slice = true;
         self
     }
 
@@ -82,8 +87,8 @@ impl Member {
     }
 
     /// Whether the member covers part of its dimension only ([`at_offset`](Self::at_offset)).
-    pub(crate) fn is_slice(&self) -> bool {
-        self.offset != 0
+    pub fn is_slice(&self) -> bool {
+        self.slice
     }
 }
 

@@ -92,9 +92,9 @@ pub(crate) fn field_changes(
                 let per_group = gn.num_channels / gn.num_groups.max(1);
                 let whole = per_group > 0
                     && removed.len() as i64 % per_group == 0
-                    && removed.chunks(per_group as usize).all(|c| {
-                        c[0] % per_group == 0 && c.windows(2).all(|w| w[1] == w[0] + 1)
-                    });
+                    && removed
+                        .chunks(per_group as usize)
+                        .all(|c| c[0] % per_group == 0 && c.windows(2).all(|w| w[1] == w[0] + 1));
                 if !whole {
                     return Err(PruneError::UnsupportedLayer {
                         layer: path.clone(),

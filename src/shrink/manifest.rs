@@ -75,12 +75,8 @@ impl ShrinkManifest {
                 let removed = selection.removed_or_empty(&g.name);
                 let kept: Vec<i64> =
                     (0..g.units).filter(|u| removed.binary_search(u).is_err()).collect();
-                let size = GroupSize {
-                    unit: g.unit,
-                    before: g.units,
-                    after: kept.len() as i64,
-                    kept,
-                };
+                let size =
+                    GroupSize { unit: g.unit, before: g.units, after: kept.len() as i64, kept };
                 (g.name.clone(), size)
             })
             .collect();

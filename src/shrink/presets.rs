@@ -112,7 +112,8 @@ pub fn group_norm(
     consumers: &[&str],
 ) -> ChannelGroup {
     let c = channels_per_group;
-    let mut group = ChannelGroup::new(name).member(Member::new(format!("{conv}.weight"), 0).blocks(c));
+    let mut group =
+        ChannelGroup::new(name).member(Member::new(format!("{conv}.weight"), 0).blocks(c));
     if bias {
         group = group.member(Member::new(format!("{conv}.bias"), 0).blocks(c));
     }
@@ -132,7 +133,8 @@ pub fn group_norm(
 /// `stream.layer<s>`; the first includes the stem) and one group per block for its inner
 /// channels (`layer<s>.<b>.conv1`). `fc`: whether the model ends with the `fc` layer.
 pub fn resnet_basic(prefix: &str, blocks: [usize; 4], fc: bool) -> Vec<ChannelGroup> {
-    let p = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
+    let p =
+        |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
     let mut groups = Vec::new();
     for (s, &count) in blocks.iter().enumerate() {
         let stage = format!("layer{}", s + 1);
@@ -140,7 +142,10 @@ pub fn resnet_basic(prefix: &str, blocks: [usize; 4], fc: bool) -> Vec<ChannelGr
         if s == 0 {
             producers.push((p("conv1"), p("bn1")));
         } else {
-            producers.push((p(&format!("{stage}.0.downsample.0")), p(&format!("{stage}.0.downsample.1"))));
+            producers.push((
+                p(&format!("{stage}.0.downsample.0")),
+                p(&format!("{stage}.0.downsample.1")),
+            ));
         }
         let mut consumers: Vec<String> = Vec::new();
         for b in 0..count {

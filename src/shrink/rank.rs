@@ -156,9 +156,30 @@ impl ChannelPruning {
         for m in group.members.iter().filter(|m| m.trainable) {
             let span = group.units * m.member.block();
             let w = m.value.f_detach()?.f_narrow(m.dim as i64, m.member.offset(), span)?;
-            let w = w.f_to_kind(Kind::Double)?.f_abs()?.f_pow_tensor_scalar(self.p)?;
-            let per_unit = w.f_transpose(0, m.dim as i64)?.f_reshape([group.units, -1])?;
-            let per_unit = per_unit.f_sum_dim_intlist(1, false, Kind::Double)?;
+            let powered = if self.p == 2.0 {
+                w.f_square()?
+            } else {
+                w.f_abs()?.f_pow_tensor_scalar(self.p)?
+            };
+            // Sum over every other dimension: first the trailing ones (a contiguous inner
+            // reduction, in the parameter's kind), then, in f64, the leading ones.
+            let d = m.dim as i64;
+            let trailing: Vec<i64> = ((d + 1)..w.dim() as i64).collect();
+            let reduced = if trailing.is_empty() {
+                powered
+            } else {
+                powered.f_sum_dim_intlist(trailing.as_slice(), false, powered.kind())?
+            };
+            let reduced = reduced.f_to_kind(Kind::Double)?;
+            let leading: Vec<i64> = (0..d).collect();
+            let per_entry = if leading.is_empty() {
+                reduced
+            } else {
+                reduced.f_sum_dim_intlist(leading.as_slice(), false, Kind::Double)?
+            };
+            let per_unit = per_entry
+                .f_reshape([group.units, m.member.block()])?
+                .f_sum_dim_intlist(1, false, Kind::Double)?;
             total = total.f_add(&per_unit.f_to_device(tch::Device::Cpu)?)?;
         }
         Ok(total)

@@ -53,7 +53,12 @@ impl Selection {
     /// Removes the units `removed` of `group`, which has `units` units (checked against the
     /// model when the selection is used). Indices are sorted and deduplicated; a second call
     /// for the same group replaces the first.
-    pub fn remove(mut self, group: &str, units: i64, removed: impl IntoIterator<Item = i64>) -> Self {
+    pub fn remove(
+        mut self,
+        group: &str,
+        units: i64,
+        removed: impl IntoIterator<Item = i64>,
+    ) -> Self {
         let mut removed: Vec<i64> = removed.into_iter().collect();
         removed.sort_unstable();
         removed.dedup();
@@ -157,7 +162,12 @@ impl Selection {
     ///
     /// Torch-Pruning equivalent: none (it removes channels at once); NNI: the masks of
     /// `L1NormPruner(...).compress()`.
-    pub fn mask<P: Pruner>(&self, coupling: &Coupling, vs: &VarStore, pruner: &mut P) -> Result<()> {
+    pub fn mask<P: Pruner>(
+        &self,
+        coupling: &Coupling,
+        vs: &VarStore,
+        pruner: &mut P,
+    ) -> Result<()> {
         let resolved = coupling.resolve(vs)?;
         self.check_resolved(&resolved)?;
         let masks = self.member_masks(&resolved, true)?;

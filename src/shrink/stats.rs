@@ -120,7 +120,14 @@ impl fmt::Display for ModelStats {
             let macs = l.macs.map_or_else(|| "-".to_string(), |m| m.to_string());
             writeln!(f, "{:<width$}  {:>12}  {:>12}  {:>14}", l.layer, l.params, l.bytes, macs)?;
         }
-        write!(f, "{:<width$}  {:>12}  {:>12}  {:>14}", "total", self.params(), self.bytes(), self.macs())
+        write!(
+            f,
+            "{:<width$}  {:>12}  {:>12}  {:>14}",
+            "total",
+            self.params(),
+            self.bytes(),
+            self.macs()
+        )
     }
 }
 
