@@ -104,7 +104,7 @@ fn a_shrunk_model_loads_into_pytorch_built_from_the_manifest_and_computes_the_sa
         for (name, mut t) in vs.variables() {
             if name.contains("bn") {
                 let noise = Tensor::rand(t.size().as_slice(), (Kind::Float, Device::Cpu));
-                let _ = t.copy_(&(noise + 0.5));
+                t.copy_(&(noise + 0.5));
             }
         }
     });

@@ -52,7 +52,7 @@ pub(crate) fn run_forward(
     inputs: &[Tensor],
 ) -> std::result::Result<Vec<Tensor>, String> {
     let run = catch_unwind(AssertUnwindSafe(|| {
-        tch::no_grad(|| inputs.iter().map(|x| forward(x)).collect::<Vec<_>>())
+        tch::no_grad(|| inputs.iter().map(&mut *forward).collect::<Vec<_>>())
     }));
     run.map_err(|payload| {
         payload
