@@ -29,7 +29,7 @@ impl<M: Prunable> PrunedModel<M> {
     /// # Errors
     /// [`PruneError::CheckpointMismatch`] naming the missing and unexpected keys,
     /// [`PruneError::ShapeMismatch`] for an entry of the wrong shape, the errors of
-    /// [`apply`](Self::apply), and libtorch's when the file cannot be read. Nothing changes on
+    /// [`apply`](crate::Pruner::apply), and libtorch's when the file cannot be read. Nothing changes on
     /// error.
     ///
     /// ```

@@ -145,7 +145,7 @@ impl<M: Prunable> PrunedModel<M> {
     }
 
     /// Unwraps the model. Parameters still pruned keep their `_orig` / `_mask` variables and
-    /// their slots hold the last `orig * mask`; [`remove`](Self::remove) them first to get a
+    /// their slots hold the last `orig * mask`; [`remove`](crate::Pruner::remove) them first to get a
     /// plain model back.
     pub fn into_inner(self) -> M {
         self.model

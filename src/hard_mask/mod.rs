@@ -40,7 +40,7 @@ use crate::var_store::Vars;
 /// make `VarStore::load` of a plain checkpoint fail on the missing keys and would add keys an
 /// unpruned PyTorch model rejects. Save them yourself when needed ([`masks`](Self::masks) with
 /// `Tensor::write_safetensors`), and restore them with
-/// [`custom_from_mask`](Self::custom_from_mask).
+/// [`custom_from_mask`](crate::Pruner::custom_from_mask).
 ///
 /// Training moves pruned weights away from zero unless the masks are applied again after every
 /// optimizer step: use [`MaskedOptimizer`], or call [`apply_masks`](Self::apply_masks) yourself.

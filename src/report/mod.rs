@@ -53,7 +53,7 @@ pub struct ParameterReport {
 /// hand (`"Sparsity in conv1.weight: 7.41%"` ... `"Global sparsity: 20.00%"`).
 ///
 /// Zeros are counted in the value each layer computes with: `orig * mask` for a parameter
-/// pruned by a [`PrunedModel`], the tensor itself otherwise (hard masks, plain models). An entry
+/// pruned by a [`PrunedModel`](crate::PrunedModel), the tensor itself otherwise (hard masks, plain models). An entry
 /// that is zero without being pruned counts too, as in the tutorial's
 /// `torch.sum(model.conv1.weight == 0)`.
 ///
@@ -103,7 +103,7 @@ pub struct SparsityReport {
 }
 
 impl SparsityReport {
-    /// The sparsity of a [`PrunedModel`]'s parameters.
+    /// The sparsity of a [`PrunedModel`](crate::PrunedModel)'s parameters.
     ///
     /// `names` chooses the parameters: `None` takes **every parameter** of the model's
     /// `VarStore` (its trainable variables, pruned or not, weights and biases: PyTorch's
@@ -148,7 +148,7 @@ impl SparsityReport {
     /// [`HardMask`](crate::HardMask), or any plain model.
     ///
     /// `names` works as in [`from_model`](Self::from_model). A `<name>_orig` variable with a
-    /// `<name>_mask` beside it (a `VarStore` of a [`PrunedModel`], or a loaded PyTorch
+    /// `<name>_mask` beside it (a `VarStore` of a [`PrunedModel`](crate::PrunedModel), or a loaded PyTorch
     /// checkpoint of a pruned model) is reported as `<name>`, with value `orig * mask`.
     ///
     /// # Errors

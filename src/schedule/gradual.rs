@@ -30,7 +30,7 @@ pub enum PruningScope {
 /// a step prunes `round(0.6 * 1000) - 500 = 100` more entries (the smallest among the 500 still
 /// alive), not 60% of the remaining 500. Masks only grow: entries pruned once stay pruned, and
 /// a target below the current sparsity prunes nothing. Counts round half to even, like
-/// [`Amount::Fraction`]. The parameters are pruned through [`PrunedModel`], so an optimizer
+/// [`Amount::Fraction`]. The parameters are pruned through [`PrunedModel`](crate::PrunedModel), so an optimizer
 /// built before pruning keeps training `<name>_orig` and pruned entries get zero gradient.
 ///
 /// In [`PruningScope::Local`] (the default) each parameter is brought to the target by itself
