@@ -363,6 +363,134 @@ pub enum PruneError {
         reason: String,
     },
 
+    /// A coupling group that is malformed in itself, whatever the model: no members, an
+    /// empty or repeated name, a member listed twice, a block size below 1, a negative
+    /// offset, or only slice members (nothing to count the group's units from).
+    #[error("coupling: group {group:?}: {reason}")]
+    InvalidGroup {
+        /// The group's name.
+        group: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A group member that names no variable of the `VarStore`.
+    #[error("coupling: group {group:?}: no parameter {parameter:?} in the VarStore")]
+    GroupMemberMissing {
+        /// The group's name.
+        group: String,
+        /// The member's parameter.
+        parameter: String,
+    },
+
+    /// A group member whose `dim` does not index its parameter.
+    #[error("coupling: group {group:?}: dim {dim} is out of range for {parameter:?} with {ndim} dimensions")]
+    GroupDimOutOfRange {
+        /// The group's name.
+        group: String,
+        /// The member's parameter.
+        parameter: String,
+        /// The member's dimension.
+        dim: i64,
+        /// The parameter's number of dimensions.
+        ndim: i64,
+    },
+
+    /// A group member whose size along its dimension does not match the group: `expected` is
+    /// `units * block` (plus the offset, as an upper bound, for a slice member), from the
+    /// group's first member that is not a slice.
+    #[error("coupling: group {group:?}: {parameter:?} has size {size} along dim {dim}, the group needs {expected}")]
+    GroupSizeMismatch {
+        /// The group's name.
+        group: String,
+        /// The member's parameter.
+        parameter: String,
+        /// The member's dimension.
+        dim: i64,
+        /// Its size along `dim`.
+        size: i64,
+        /// The size the group needs.
+        expected: i64,
+    },
+
+    /// A pruning step that would remove every unit of a group (every channel, every head).
+    #[error("group {group:?}: removing {removed} of its {units} units would leave none")]
+    GroupWouldBeEmpty {
+        /// The group's name.
+        group: String,
+        /// The units the step would remove.
+        removed: i64,
+        /// The units the group has.
+        units: i64,
+    },
+
+    /// A group name (in a selection, an importance map, a ratio or an ignore list) that the
+    /// coupling does not declare.
+    #[error("group {group:?}: not declared in the coupling")]
+    UnknownGroup {
+        /// The name that was given.
+        group: String,
+    },
+
+    /// A selection whose unit indices do not fit its group: out of range, repeated, or made
+    /// for a group of another size (`units` is the group's size now).
+    #[error("group {group:?}: unit index {index} is invalid for a group of {units} units")]
+    InvalidUnitIndex {
+        /// The group's name.
+        group: String,
+        /// The offending index (or the selection's unit count when the sizes differ).
+        index: i64,
+        /// The group's units.
+        units: i64,
+    },
+
+    /// Shrinking met a parameter that is still reparametrized (`<name>_orig` and
+    /// `<name>_mask`): make its pruning permanent with [`remove`](crate::Pruner::remove)
+    /// first.
+    #[error(
+        "shrink: {name:?} is still pruned with a mask; call remove({name:?}) before shrinking"
+    )]
+    StillReparametrized {
+        /// The parameter.
+        name: String,
+    },
+
+    /// A layer that cannot be shrunk in place along the requested dimension (a grouped or
+    /// depthwise convolution, whose group count tch keeps private; a GroupNorm losing part
+    /// of a group).
+    #[error("shrink: layer {layer:?} cannot be shrunk in place: {reason}")]
+    UnsupportedLayer {
+        /// The layer's path.
+        layer: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+
+    /// The shrunk model did not compute what the masked model computed on the check inputs:
+    /// the largest absolute difference exceeded `tolerance` times the masked output's largest
+    /// magnitude, or the shrunk forward failed. `group` is the first group found to fail on
+    /// its own (`None` when each group passes alone or the masked forward failed). The model
+    /// and the `VarStore` are restored.
+    #[error("shrink: the shrunk model differs from the masked one (group {group:?}): {detail}")]
+    ShrinkMismatch {
+        /// The offending group, when one group alone reproduces the failure.
+        group: Option<String>,
+        /// The largest absolute difference (NaN when the forward failed).
+        max_diff: f64,
+        /// The allowed difference (tolerance times the output's scale).
+        allowed: f64,
+        /// What happened (the difference, or the forward's panic message).
+        detail: String,
+    },
+
+    /// A [`ShrinkManifest`](crate::ShrinkManifest) that cannot be read (malformed JSON, a
+    /// missing field).
+    #[error("manifest: {reason}")]
+    InvalidManifest {
+        /// What serde_json reported.
+        reason: String,
+    },
+
     /// An error raised by libtorch (through tch's fallible `f_*` calls).
     #[error(transparent)]
     Torch(#[from] TchError),

@@ -50,6 +50,12 @@
 //!   pattern and/or [`LayerKind`], each with a [`RecipeMethod`]), applied in one call that
 //!   changes nothing on error; steps with a `schedule` instead of an amount come back as
 //!   [`GradualPruner`]s for the training loop.
+//! * Physical channel removal ([`Shrink`]): coupling groups declared once per architecture
+//!   ([`ChannelGroup`], [`Coupling`], ready-made in [`presets`]), ranked locally or globally
+//!   ([`ChannelPruning`] → [`Selection`], maskable first for fine-tuning), then removed in
+//!   place from the model and its `VarStore` with a built-in equivalence check, a
+//!   [`ShrinkManifest`] of the new sizes, and [`ModelStats`] / [`median_latency`] to measure
+//!   the result.
 //! * [`PruneError`]: the one error type.
 //!
 //! Coming from PyTorch? [`for_pytorch_users`] translates every call.
@@ -97,6 +103,7 @@ mod recipe;
 mod reparam;
 mod report;
 mod schedule;
+mod shrink;
 mod var_store;
 
 pub use container::PruningContainer;
@@ -120,6 +127,10 @@ pub use schedule::{
     PruneProgress, PruningSchedule, PruningScope, ScheduleConfig,
 };
 
+pub use shrink::{
+    median_latency, presets, ChannelGroup, ChannelPruning, Coupling, GroupSize, LayerSize,
+    LayerStats, Member, ModelStats, Selection, Shrink, ShrinkManifest, ShrinkReport, Unit,
+};
 /// The `tch` this crate is built against, so that your code names exactly the same tensors,
 /// `VarStore`s and layers without a `tch` requirement of its own to keep in step with this
 /// crate's. A second, incompatible `tch` requirement cannot be resolved at all: each `tch`
@@ -140,7 +151,7 @@ pub use tch;
 /// Items the [`prunable!`] macro expands to; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::prunable::{push_child_modules, push_child_slots};
+    pub use crate::prunable::{push_child_modules, push_child_modules_mut, push_child_slots};
     pub use tch::Tensor;
 }
 

@@ -63,6 +63,29 @@ pub trait Prunable {
     fn named_modules(&self) -> Vec<(String, &dyn Any)> {
         Vec::new()
     }
+
+    /// [`named_modules`](Self::named_modules), mutably: how
+    /// [`Shrink`](crate::Shrink) updates the counts a layer keeps beside its tensors
+    /// (`nn::GroupNorm::num_groups`, `nn::LayerNorm::normalized_shape`). The default lists
+    /// nothing; tch's layers, `Vec`, `Option`, `Box` and [`prunable!`](crate::prunable)
+    /// structs list their layers.
+    ///
+    /// ```
+    /// use tch::{nn, Device};
+    /// use tch_prune::Prunable;
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let mut gn = nn::group_norm(vs.root() / "gn", 4, 8, Default::default());
+    /// for (_, layer) in gn.named_modules_mut() {
+    ///     if let Some(gn) = layer.downcast_mut::<nn::GroupNorm>() {
+    ///         gn.num_groups = 2;
+    ///     }
+    /// }
+    /// assert_eq!(gn.num_groups, 2);
+    /// ```
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
+        Vec::new()
+    }
 }
 
 /// Joins a prefix and a relative path with tch's separator `.` (an empty prefix adds nothing).
@@ -108,6 +131,18 @@ pub fn push_child_modules<'a, P: Prunable + ?Sized>(
     out.extend(child.named_modules().into_iter().map(|(name, m)| (join_path(prefix, &name), m)));
 }
 
+/// Appends the layers of `child`, mutably, prefixed with `prefix` (used by [`prunable!`]).
+#[doc(hidden)]
+pub fn push_child_modules_mut<'a, P: Prunable + ?Sized>(
+    out: &mut Vec<(String, &'a mut dyn Any)>,
+    prefix: &str,
+    child: &'a mut P,
+) {
+    out.extend(
+        child.named_modules_mut().into_iter().map(|(name, m)| (join_path(prefix, &name), m)),
+    );
+}
+
 fn weight_and_bias<'a>(
     weight: Option<&'a mut Tensor>,
     bias: Option<&'a mut Tensor>,
@@ -125,6 +160,10 @@ impl Prunable for nn::Linear {
     fn named_modules(&self) -> Vec<(String, &dyn Any)> {
         vec![(String::new(), self)]
     }
+
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
+        vec![(String::new(), self)]
+    }
 }
 
 impl<ND: 'static> Prunable for nn::Conv<ND> {
@@ -133,6 +172,10 @@ impl<ND: 'static> Prunable for nn::Conv<ND> {
     }
 
     fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        vec![(String::new(), self)]
+    }
+
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
         vec![(String::new(), self)]
     }
 }
@@ -145,6 +188,10 @@ impl<ND: 'static> Prunable for nn::ConvTransposeND<ND> {
     fn named_modules(&self) -> Vec<(String, &dyn Any)> {
         vec![(String::new(), self)]
     }
+
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
+        vec![(String::new(), self)]
+    }
 }
 
 impl Prunable for nn::Embedding {
@@ -155,6 +202,10 @@ impl Prunable for nn::Embedding {
     fn named_modules(&self) -> Vec<(String, &dyn Any)> {
         vec![(String::new(), self)]
     }
+
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
+        vec![(String::new(), self)]
+    }
 }
 
 impl Prunable for nn::LayerNorm {
@@ -163,6 +214,10 @@ impl Prunable for nn::LayerNorm {
     }
 
     fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        vec![(String::new(), self)]
+    }
+
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
         vec![(String::new(), self)]
     }
 }
@@ -176,6 +231,10 @@ impl Prunable for nn::BatchNorm {
     fn named_modules(&self) -> Vec<(String, &dyn Any)> {
         vec![(String::new(), self)]
     }
+
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
+        vec![(String::new(), self)]
+    }
 }
 
 impl Prunable for nn::GroupNorm {
@@ -184,6 +243,10 @@ impl Prunable for nn::GroupNorm {
     }
 
     fn named_modules(&self) -> Vec<(String, &dyn Any)> {
+        vec![(String::new(), self)]
+    }
+
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
         vec![(String::new(), self)]
     }
 }
@@ -205,6 +268,14 @@ impl<T: Prunable> Prunable for Vec<T> {
         }
         out
     }
+
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
+        let mut out = Vec::new();
+        for (i, child) in self.iter_mut().enumerate() {
+            push_child_modules_mut(&mut out, &i.to_string(), child);
+        }
+        out
+    }
 }
 
 impl<T: Prunable> Prunable for Option<T> {
@@ -215,6 +286,10 @@ impl<T: Prunable> Prunable for Option<T> {
     fn named_modules(&self) -> Vec<(String, &dyn Any)> {
         self.as_ref().map(Prunable::named_modules).unwrap_or_default()
     }
+
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
+        self.as_mut().map(Prunable::named_modules_mut).unwrap_or_default()
+    }
 }
 
 impl<T: Prunable + ?Sized> Prunable for Box<T> {
@@ -224,6 +299,10 @@ impl<T: Prunable + ?Sized> Prunable for Box<T> {
 
     fn named_modules(&self) -> Vec<(String, &dyn Any)> {
         (**self).named_modules()
+    }
+
+    fn named_modules_mut(&mut self) -> Vec<(String, &mut dyn Any)> {
+        (**self).named_modules_mut()
     }
 }
 
@@ -283,6 +362,20 @@ macro_rules! prunable {
                         &mut out,
                         $crate::prunable!(@path $field $(, $path)?),
                         &self.$field,
+                    );
+                )*
+                out
+            }
+
+            fn named_modules_mut(
+                &mut self,
+            ) -> ::std::vec::Vec<(::std::string::String, &mut dyn ::std::any::Any)> {
+                let mut out = ::std::vec::Vec::new();
+                $(
+                    $crate::__private::push_child_modules_mut(
+                        &mut out,
+                        $crate::prunable!(@path $field $(, $path)?),
+                        &mut self.$field,
                     );
                 )*
                 out
