@@ -1,5 +1,5 @@
 //! Global pruning for a [`HardMask`]: the same selection as
-//! [`PrunedModel::global_unstructured`](crate::PrunedModel::global_unstructured) (one shared
+//! `PrunedModel`'s global pruning (one shared
 //! implementation, `crate::global::global_masks`), with the masks multiplied in place.
 
 use tch::Tensor;
