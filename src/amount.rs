@@ -28,7 +28,7 @@ use crate::error::{PruneError, Result};
 /// ```
 ///
 /// PyTorch equivalent: the `amount` argument (`int` or `float`) of every pruning method.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Amount {
     /// An absolute number of units (entries or channels). Must be `>= 0`.
@@ -141,6 +141,38 @@ impl From<f32> for Amount {
     /// fraction `0.30000001192092896`, as in PyTorch when a numpy `float32` is passed.
     fn from(value: f32) -> Self {
         Amount::Fraction(f64::from(value))
+    }
+}
+
+/// A bare number: an integer is a count, any other number a fraction. Written by hand (not
+/// `#[serde(untagged)]`) so that anything else is refused with a message a user can act on.
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Amount;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number: an integer count, or a fraction in [0, 1] such as 0.5")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Amount, E> {
+                Ok(Amount::Count(v))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Amount, E> {
+                i64::try_from(v).map(Amount::Count).map_err(|_| {
+                    E::invalid_value(serde::de::Unexpected::Unsigned(v), &"a count up to 2^63 - 1")
+                })
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Amount, E> {
+                Ok(Amount::Fraction(v))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
     }
 }
 

@@ -465,3 +465,39 @@ fn recipes_prune_non_trainable_parameters_like_the_direct_calls() -> TestResult 
     assert!(!vs.variables()["emb.table_orig"].requires_grad());
     Ok(())
 }
+
+#[test]
+fn amount_that_is_not_a_number_says_what_an_amount_is() {
+    for (recipe, field) in [
+        (
+            r#"{"steps": [{"parameters": ["fc1.weight"], "method": "l1_unstructured", "amount": "half"}]}"#,
+            "steps[0].amount",
+        ),
+        (
+            "[[steps]]\nparameters = [\"fc1.weight\"]\nmethod = \"l1_unstructured\"\namount = true\n",
+            "steps[0].amount",
+        ),
+    ] {
+        let parsed = if recipe.starts_with('{') {
+            PruningRecipe::from_json_str(recipe)
+        } else {
+            PruningRecipe::from_toml_str(recipe)
+        };
+        match parsed.unwrap_err() {
+            PruneError::InvalidRecipe { field: f, reason } => {
+                assert_eq!(f, field);
+                assert!(
+                    reason.contains("an integer count, or a fraction in [0, 1]"),
+                    "reason: {reason}"
+                );
+            }
+            other => panic!("unexpected error {other:?}"),
+        }
+    }
+    // Integers too large for a count are refused by the deserializer, not wrapped around.
+    let huge = r#"{"steps": [{"parameters": ["fc1.weight"], "method": "l1_unstructured", "amount": 18446744073709551615}]}"#;
+    assert!(matches!(
+        PruningRecipe::from_json_str(huge),
+        Err(PruneError::InvalidRecipe { ref field, .. }) if field == "steps[0].amount"
+    ));
+}

@@ -438,15 +438,7 @@ fn parse_error(path: String, message: &str) -> PruneError {
     }
     // Some values name their field themselves (`n: unknown norm ...`): say it once.
     let leaf = field.rsplit('.').next().unwrap_or_default();
-    let mut reason = message.strip_prefix(&format!("{leaf}: ")).unwrap_or(message).to_string();
-    // serde's words for an `Amount` that is neither an integer nor a float.
-    if reason.starts_with("data did not match any variant of untagged enum Amount") {
-        reason = reason.replacen(
-            "data did not match any variant of untagged enum Amount",
-            "expected a number: an integer count, or a fraction in [0, 1] such as 0.5",
-            1,
-        );
-    }
+    let reason = message.strip_prefix(&format!("{leaf}: ")).unwrap_or(message).to_string();
     PruneError::InvalidRecipe { field, reason }
 }
 
