@@ -89,6 +89,7 @@ mod hard_mask;
 mod kernels;
 mod method;
 mod model;
+pub mod movement;
 mod prunable;
 mod pruner;
 mod recipe;
