@@ -158,6 +158,31 @@ impl MovementPruner {
         Ok(())
     }
 
+    /// Brings the masks up to date now (the model's forward does it lazily, when a score, a
+    /// weight under magnitude pruning, or the threshold changed): the per-step mask refresh,
+    /// e.g. to time it or to read [`mask`](Pruner::mask)s without a forward.
+    ///
+    /// # Errors
+    /// A libtorch error.
+    ///
+    /// ```
+    /// use tch::{nn, Device};
+    /// use tch_prune::movement::{Binarizer, MovementConfig, MovementPruner, ScoreInit};
+    /// use tch_prune::{PrunedModel, Pruner};
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let mut model = PrunedModel::with_prefix(nn::linear(vs.root() / "fc", 10, 10, Default::default()), &vs, "fc")?;
+    /// let config = MovementConfig::new(Binarizer::TopK).with_init(ScoreInit::Uniform(1.0));
+    /// let mp = MovementPruner::new(&mut model, &vs, &["fc.weight"], config)?;
+    /// mp.set_threshold(0.3)?;
+    /// mp.refresh_masks()?;
+    /// assert_eq!(model.mask("fc.weight").unwrap().sum(tch::Kind::Float).double_value(&[]), 30.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn refresh_masks(&self) -> Result<()> {
+        lock(&self.state).sync()
+    }
+
     /// The current threshold.
     pub fn threshold(&self) -> f64 {
         lock(&self.state).threshold

@@ -113,7 +113,7 @@ impl State {
         let masks = tch::no_grad(|| self.compute())?;
         for (p, m) in self.params.iter_mut().zip(masks) {
             let full = self.granularity.expand(&m, &p.orig.size())?;
-            let _ = tch::no_grad(|| p.mask.f_copy_(&full))?;
+            tch::no_grad(|| p.mask.f_copy_(&full))?;
             p.binary = Some(m);
         }
         self.stamp = Some(stamp);
