@@ -276,6 +276,33 @@ pub enum PruneError {
         expected: String,
     },
 
+    /// A movement-pruning threshold outside its range: a kept fraction outside `[0, 1]` for
+    /// Top-K and magnitude, a sigmoid threshold outside `[0, 1]` for the soft variant, or NaN.
+    /// The reference (`masked_run_squad.py`) does not check.
+    #[error("{method}: threshold {value} is out of range; expected {expected}")]
+    InvalidThreshold {
+        /// The binarizer (`"topK"`, `"sigmoied_threshold"`, ...).
+        method: &'static str,
+        /// The threshold given.
+        value: f64,
+        /// The range it must lie in.
+        expected: &'static str,
+    },
+
+    /// Movement-pruning scores of a granularity that does not fit the parameter: block,
+    /// row or column scores need a 2-D weight whose sides the block divides; magnitude
+    /// pruning has no scores, so only per-weight granularity. nn_pruning: an assertion in
+    /// `MaskedLinear`.
+    #[error("{name:?}: score blocks {block:?} do not tile a weight of shape {shape:?}")]
+    BlockMismatch {
+        /// The parameter.
+        name: String,
+        /// Its shape.
+        shape: Vec<i64>,
+        /// The block (rows, columns) asked for; `(0, 0)` for any block under magnitude pruning.
+        block: (i64, i64),
+    },
+
     /// Hard masking ([`HardMask`](crate::HardMask)) got a mask with entries other than 0 and
     /// 1: multiplied into the weights again after every optimizer step, such a mask would scale
     /// the kept entries once more each time. PyTorch's reparametrization has no such limit (the

@@ -96,6 +96,7 @@ mod hard_mask;
 mod kernels;
 mod method;
 mod model;
+pub mod movement;
 pub mod offline;
 mod prunable;
 mod pruner;

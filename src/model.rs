@@ -167,6 +167,17 @@ impl<M: Prunable> PrunedModel<M> {
         let grad = grad_enabled()?;
         let mut values = HashMap::with_capacity(self.pruned.len());
         for rec in &mut self.pruned {
+            if let Some(source) = &rec.source {
+                source.sync()?;
+                if source.live(grad) {
+                    rec.cache = None;
+                    values.insert(
+                        rec.name.as_str(),
+                        effective(&rec.orig, &source.multiplier(&rec.orig)?)?,
+                    );
+                    continue;
+                }
+            }
             let value = if grad {
                 rec.cache = None;
                 effective(&rec.orig, &rec.mask)?
@@ -289,6 +300,23 @@ impl<M: Prunable> PrunedModel<M> {
 
     pub(crate) fn record(&self, name: &str) -> Option<&Reparametrization> {
         self.position(name).map(|i| &self.pruned[i])
+    }
+
+    /// Sets (or clears) the mask source of a pruned parameter; `false` when `name` is not
+    /// pruned.
+    pub(crate) fn set_mask_source(
+        &mut self,
+        name: &str,
+        source: Option<std::sync::Arc<dyn crate::reparam::MaskSource>>,
+    ) -> bool {
+        match self.position(name) {
+            Some(i) => {
+                self.pruned[i].source = source;
+                self.pruned[i].cache = None;
+                true
+            }
+            None => false,
+        }
     }
 }
 

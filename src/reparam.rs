@@ -1,6 +1,8 @@
 //! The `<name>_orig` / `<name>_mask` reparametrization of one parameter: the only place that
 //! knows how the pruned value is formed and how a pruning step is applied and undone.
 
+use std::sync::Arc;
+
 use tch::Tensor;
 
 use crate::container::PruningContainer;
@@ -38,6 +40,24 @@ pub(crate) struct Reparametrization {
     pub(crate) history: PruningContainer,
     /// `orig * mask` formed without autograd, with the state it was formed from.
     pub(crate) cache: Option<(CacheKey, Tensor)>,
+    /// Where the mask comes from when it is computed on every forward (movement pruning);
+    /// `None` for ordinary pruning, whose mask is the stored `<name>_mask`.
+    pub(crate) source: Option<Arc<dyn MaskSource>>,
+}
+
+/// A mask computed on every forward instead of stored (movement pruning): the hook
+/// [`PrunedModel::refresh`](crate::PrunedModel::refresh) consults.
+pub(crate) trait MaskSource: Send + Sync + std::fmt::Debug {
+    /// Brings the stored `<name>_mask` up to date (the deterministic, evaluation mask) if what
+    /// it depends on changed; called once per parameter per refresh, before
+    /// [`multiplier`](Self::multiplier).
+    fn sync(&self) -> Result<()>;
+    /// Whether the forward mask differs from the stored one (training noise, or a
+    /// straight-through term that autograd must see): then the slot gets `orig *`
+    /// [`multiplier`](Self::multiplier) instead of the cached `orig * mask`.
+    fn live(&self, grad: bool) -> bool;
+    /// The graph-connected multiplier of `orig` for this forward.
+    fn multiplier(&self, orig: &Tensor) -> Result<Tensor>;
 }
 
 /// What a cached `orig * mask` was formed from: a detached alias of each tensor and its version
@@ -83,7 +103,7 @@ impl CacheKey {
 
 impl Reparametrization {
     pub(crate) fn new(name: String, orig: Tensor, mask: Tensor, history: PruningContainer) -> Self {
-        Self { name, orig, mask, history, cache: None }
+        Self { name, orig, mask, history, cache: None, source: None }
     }
 
     /// `orig * mask` without autograd, reused while `orig` and the mask are unchanged.

@@ -26,3 +26,15 @@ impl Vars {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+impl Vars {
+    /// Removes the variable `name` from the map and from the trainable list (matched by
+    /// storage), returning it: movement pruning drops its scores this way once they are folded.
+    pub(crate) fn remove(&self, name: &str) -> Option<tch::Tensor> {
+        let mut vars = self.lock();
+        let tensor = vars.named_variables.remove(name)?;
+        let same = |t: &tch::Tensor| t.data_ptr() == tensor.data_ptr() && t.size() == tensor.size();
+        vars.trainable_variables.retain(|v| !same(&v.tensor));
+        Some(tensor)
+    }
+}

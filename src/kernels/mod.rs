@@ -25,7 +25,22 @@ pub(crate) mod mmap;
 pub(crate) mod select;
 
 use tch::kind::Element;
-use tch::{Device, Layout, Tensor};
+use tch::{Device, Kind, Layout, Tensor};
+
+/// An `f32` that the selection kernels order by its signed value instead of its magnitude
+/// (movement pruning keeps the largest *scores*, which may be negative): the same memory as
+/// `f32`, read through [`with_slices`] from `Float` tensors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(transparent)]
+pub(crate) struct SignedF32(pub(crate) f32);
+
+// SAFETY: `SignedF32` is `repr(transparent)` over `f32`: same size, alignment and valid bit
+// patterns (all of them), so a `Float` tensor's storage is a valid `[SignedF32]`, which is what
+// `Element` with `KIND = Float` promises to the slice views below.
+unsafe impl Element for SignedF32 {
+    const KIND: Kind = Kind::Float;
+    const ZERO: Self = SignedF32(0.0);
+}
 
 use crate::error::Result;
 

@@ -96,6 +96,33 @@ impl FloatKey for f64 {
     }
 }
 
+/// Signed order (movement pruning's scores): `LARGEST = false` puts the smallest *value* first,
+/// `-inf` before every finite value, `-0.0` and `0.0` on the same key (they compare equal, as
+/// in `sort`). NaNs order beyond the infinities on their sign's side.
+impl FloatKey for crate::kernels::SignedF32 {
+    type K = u32;
+    #[inline(always)]
+    fn key<const LARGEST: bool>(self) -> u32 {
+        // `x + 0.0` turns `-0.0` into `0.0` and leaves every other value as it is.
+        let bits = (self.0 + 0.0).to_bits();
+        // Negative values: all bits flipped (more negative = smaller); non-negative ones: the
+        // sign bit set, so they follow every negative value. Branch-free, to stay vectorised.
+        let flip = (((bits as i32) >> 31) as u32) | 0x8000_0000;
+        let ascending = bits ^ flip;
+        if LARGEST {
+            !ascending
+        } else {
+            ascending
+        }
+    }
+
+    fn is_nan_key<const LARGEST: bool>(key: u32) -> bool {
+        let ascending = if LARGEST { !key } else { key };
+        let bits = if ascending & 0x8000_0000 != 0 { ascending ^ 0x8000_0000 } else { !ascending };
+        (bits & 0x7FFF_FFFF) > f32::INFINITY.to_bits()
+    }
+}
+
 /// A mask element: what the mask kernels can write.
 pub(super) trait MaskElem: Element + Copy + PartialEq + Send + Sync {
     /// The mask value of a pruned entry (0, all bits clear).

@@ -50,12 +50,14 @@
 mod keys;
 mod radix;
 mod random;
+mod signed;
 #[cfg(test)]
 mod tests;
 mod topk;
 mod window;
 
 pub(crate) use random::random_mask;
+pub(crate) use signed::zero_smallest_signed;
 pub(crate) use topk::zero_by_topk;
 
 use tch::{Device, Kind, Tensor};
