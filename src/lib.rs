@@ -97,6 +97,7 @@ mod recipe;
 mod reparam;
 mod report;
 mod schedule;
+pub mod semi_sparse;
 mod var_store;
 
 pub use container::PruningContainer;
