@@ -159,18 +159,44 @@ impl SemiSparseLinear {
     pub fn f_forward(&self, x: &Tensor) -> Result<Tensor> {
         let shape = x.size();
         let in_features = self.weight.size()[1];
-        let Some((&last, lead)) = shape.split_last().filter(|(&l, _)| l == in_features) else {
+        if shape.last() != Some(&in_features) {
             let expected = vec![in_features];
             return Err(PruneError::ShapeMismatch { parameter: "input", expected, actual: shape });
-        };
-        debug_assert_eq!(last, in_features);
+        }
         if x.kind() != self.weight.kind() {
             let (kind, expected) = (x.kind(), "the weight's dtype");
             return Err(PruneError::UnsupportedKind { parameter: "input", kind, expected });
         }
         let x2d = x.f_reshape([-1, in_features])?;
         let choice = self.decision(&x2d)?.map_or(Candidate::Dense, |d| d.choice);
-        let y = self.run(choice, &x2d)?;
+        self.f_forward_with(x, choice)
+    }
+
+    /// The forward pass with a given kernel instead of the cached choice (`Sparse` on a
+    /// dense-only layer runs dense), e.g. to compare them.
+    ///
+    /// # Errors
+    /// As [`f_forward`](Self::f_forward).
+    ///
+    /// ```
+    /// use tch::{Device, Kind, Tensor};
+    /// use tch_prune::semi_sparse::{Candidate, SemiSparseLinear};
+    ///
+    /// let w = Tensor::eye(16, (Kind::Float, Device::Cpu));
+    /// let layer = SemiSparseLinear::new(&w, None)?;
+    /// let x = Tensor::ones([2, 16], (Kind::Float, Device::Cpu));
+    /// assert!(layer.f_forward_with(&x, Candidate::Sparse { alg_id: 0 })?.equal(&x));
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn f_forward_with(&self, x: &Tensor, candidate: Candidate) -> Result<Tensor> {
+        let shape = x.size();
+        let in_features = self.weight.size()[1];
+        let Some((_, lead)) = shape.split_last().filter(|(&l, _)| l == in_features) else {
+            let expected = vec![in_features];
+            return Err(PruneError::ShapeMismatch { parameter: "input", expected, actual: shape });
+        };
+        let x2d = x.f_reshape([-1, in_features])?;
+        let y = self.run(candidate, &x2d)?;
         let mut out = lead.to_vec();
         out.push(self.weight.size()[0]);
         Ok(y.f_reshape(out)?)
