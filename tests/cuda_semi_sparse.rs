@@ -137,10 +137,15 @@ fn bench_bert_base_ffn_fp16() {
         .map(|_| {
             let (w1, b1) = pruned(3072, 768, cuda);
             let (w2, b2) = pruned(768, 3072, cuda);
-            (SemiSparseLinear::new(&w1, Some(&b1)).unwrap(), SemiSparseLinear::new(&w2, Some(&b2)).unwrap())
+            (
+                SemiSparseLinear::new(&w1, Some(&b1)).unwrap(),
+                SemiSparseLinear::new(&w2, Some(&b2)).unwrap(),
+            )
         })
         .collect();
-    eprintln!("bert-base ffn fp16, 12 layers, seq 128: batch, dense us, sparse us, chosen us, choices");
+    eprintln!(
+        "bert-base ffn fp16, 12 layers, seq 128: batch, dense us, sparse us, chosen us, choices"
+    );
     for batch in [1, 4, 16, 64, 256] {
         let x = Tensor::randn([batch * 128, 768], (Kind::Half, cuda));
         let mut choices = Vec::new();
@@ -157,9 +162,12 @@ fn bench_bert_base_ffn_fp16() {
             h
         };
         let dense = time_us(&mut || drop(run(&|l, h| h.linear(l.weight(), l.bias()))));
-        let sparse = time_us(&mut || drop(run(&|l, h| l.f_forward_with(h, Candidate::Sparse { alg_id: 0 }).unwrap())));
+        let sparse = time_us(&mut || {
+            drop(run(&|l, h| l.f_forward_with(h, Candidate::Sparse { alg_id: 0 }).unwrap()))
+        });
         let chosen = time_us(&mut || drop(run(&|l, h| l.forward(h))));
-        let n_sparse = choices.iter().filter(|c| matches!(c, Some(Candidate::Sparse { .. }))).count();
+        let n_sparse =
+            choices.iter().filter(|c| matches!(c, Some(Candidate::Sparse { .. }))).count();
         eprintln!("{batch:>4} {dense:>10.1} {sparse:>10.1} {chosen:>10.1}  {n_sparse}/24 sparse");
     }
 }

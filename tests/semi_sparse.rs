@@ -30,21 +30,12 @@ fn each_rule_has_its_reason() {
     assert_eq!(reason(&w), "device is CPU");
     assert_eq!(reason(&w.reshape([2, 16, 64])), "weight has shape [2, 16, 64], needs 2-D");
     assert_eq!(reason(&w.tr()), "weight is not contiguous");
-    assert_eq!(
-        reason(&w.to_kind(Kind::Float)),
-        "dtype Float not supported: needs f16 or bf16"
-    );
+    assert_eq!(reason(&w.to_kind(Kind::Float)), "dtype Float not supported: needs f16 or bf16");
     assert_eq!(reason(&w.to_kind(Kind::Int8)), "dtype Int8 not supported: needs f16 or bf16");
     assert_eq!(reason(&w.to_kind(Kind::BFloat16)), "device is CPU");
     assert_eq!(reason(&w.narrow(1, 0, 48).contiguous()), "device is CPU");
-    assert_eq!(
-        reason(&two_four(32, 40, Kind::Half)),
-        "in_features 40 not a multiple of 16"
-    );
-    assert_eq!(
-        reason(&two_four(30, 64, Kind::Half)),
-        "out_features 30 not a multiple of 16"
-    );
+    assert_eq!(reason(&two_four(32, 40, Kind::Half)), "in_features 40 not a multiple of 16");
+    assert_eq!(reason(&two_four(30, 64, Kind::Half)), "out_features 30 not a multiple of 16");
     let dense = w.copy();
     let _ = dense.get(3).narrow(0, 68 - 64, 4).fill_(1.0); // group 1 of row 3: 4 non-zeros
     let _ = dense.get(5).narrow(0, 4 * 7, 4).fill_(1.0);
@@ -60,7 +51,9 @@ fn each_rule_has_its_reason() {
 #[test]
 fn check_weight_names_the_parameter() {
     let err = check_weight("enc.fc1.weight", &two_four(16, 40, Kind::Half)).unwrap_err();
-    assert!(matches!(&err, PruneError::NotSemiSparse { parameter, .. } if parameter == "enc.fc1.weight"));
+    assert!(
+        matches!(&err, PruneError::NotSemiSparse { parameter, .. } if parameter == "enc.fc1.weight")
+    );
     assert_eq!(
         err.to_string(),
         "enc.fc1.weight: not 2:4 sparse-capable: in_features 40 not a multiple of 16"
@@ -134,7 +127,10 @@ fn conversion_report_on_the_cpu() {
     let fc = nn::linear(vs.root() / "fc", 16, 16, Default::default());
     vs.half();
     let layer = SemiSparseLinear::from_linear(&fc).unwrap();
-    assert!(matches!(layer.fallback_reason(), Some(Ineligible::TooManyNonZeros { row: 0, group: 0, .. })));
+    assert!(matches!(
+        layer.fallback_reason(),
+        Some(Ineligible::TooManyNonZeros { row: 0, group: 0, .. })
+    ));
 }
 
 #[test]
@@ -151,9 +147,15 @@ fn layer_rejects_bad_arguments() {
     ));
     let layer = SemiSparseLinear::new(&w, None).unwrap();
     let x = Tensor::ones([2, 8], (Kind::Half, Device::Cpu));
-    assert!(matches!(layer.f_forward(&x), Err(PruneError::ShapeMismatch { parameter: "input", .. })));
+    assert!(matches!(
+        layer.f_forward(&x),
+        Err(PruneError::ShapeMismatch { parameter: "input", .. })
+    ));
     let x = Tensor::ones([2, 16], (Kind::Float, Device::Cpu));
-    assert!(matches!(layer.f_forward(&x), Err(PruneError::UnsupportedKind { parameter: "input", .. })));
+    assert!(matches!(
+        layer.f_forward(&x),
+        Err(PruneError::UnsupportedKind { parameter: "input", .. })
+    ));
 }
 
 /// A timer with fixed times per candidate, counting its calls.
@@ -185,14 +187,27 @@ fn choice_keeps_the_faster_and_caches_it() {
     let mut ran = Vec::new();
     let mut searches = 0;
     let d = cache
-        .decide(key(64), &mut fast_sparse, || { searches += 1; Ok(3) }, &mut |c| { ran.push(c); Ok(()) })
+        .decide(
+            key(64),
+            &mut fast_sparse,
+            || {
+                searches += 1;
+                Ok(3)
+            },
+            &mut |c| {
+                ran.push(c);
+                Ok(())
+            },
+        )
         .unwrap();
     assert_eq!(d.choice, Candidate::Sparse { alg_id: 3 });
     assert_eq!((d.dense, d.sparse), (Duration::from_micros(100), Duration::from_micros(70)));
     assert_eq!(ran, [Candidate::Dense, Candidate::Sparse { alg_id: 3 }]);
     // Cached: no search, no timing, no run.
     let again = cache
-        .decide(key(64), &mut fast_sparse, || panic!("searched twice"), &mut |_| panic!("ran twice"))
+        .decide(key(64), &mut fast_sparse, || panic!("searched twice"), &mut |_| {
+            panic!("ran twice")
+        })
         .unwrap();
     assert_eq!(again, d);
     assert_eq!(calls.lock().unwrap().len(), 2);
@@ -201,7 +216,10 @@ fn choice_keeps_the_faster_and_caches_it() {
     let d4 = cache.decide(key(8), &mut slow_sparse, || Ok(0), &mut |_| Ok(())).unwrap();
     assert_eq!(d4.choice, Candidate::Dense);
     let mut tie = Fake { dense_us: 50, sparse_us: 50, calls };
-    assert_eq!(cache.decide(key(16), &mut tie, || Ok(0), &mut |_| Ok(())).unwrap().choice, Candidate::Dense);
+    assert_eq!(
+        cache.decide(key(16), &mut tie, || Ok(0), &mut |_| Ok(())).unwrap().choice,
+        Candidate::Dense
+    );
     assert_eq!(cache.len(), 3);
     assert_eq!(searches, 1);
 }

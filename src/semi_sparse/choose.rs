@@ -52,8 +52,11 @@ pub trait Timer: Send {
     ///
     /// # Errors
     /// Whatever `run` returns.
-    fn time(&mut self, candidate: Candidate, run: &mut dyn FnMut() -> Result<()>)
-        -> Result<Duration>;
+    fn time(
+        &mut self,
+        candidate: Candidate,
+        run: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Duration>;
 }
 
 /// The wall clock: `warmup` untimed runs, then the mean of `iterations` runs, with the CUDA

@@ -60,7 +60,11 @@ impl SemiSparseLinear {
         let bias = match bias {
             Some(b) if b.size() != [out] => {
                 let actual = b.size();
-                return Err(PruneError::ShapeMismatch { parameter: "bias", expected: vec![out], actual });
+                return Err(PruneError::ShapeMismatch {
+                    parameter: "bias",
+                    expected: vec![out],
+                    actual,
+                });
             }
             Some(b) => Some(b.f_detach()?.f_contiguous()?),
             None => None,
@@ -212,7 +216,15 @@ impl SemiSparseLinear {
                 // (W @ xᵀ)ᵀ with the transpose fused (`transpose_result`); split_k 1, mode -1
                 // are libtorch's defaults. The same signature in tch 0.24 and 0.26.
                 let y = Tensor::f_internal_cslt_sparse_mm(
-                    packed, &padded.tr(), b, None, None::<Kind>, true, alg_id, 1, -1,
+                    packed,
+                    &padded.tr(),
+                    b,
+                    None,
+                    None::<Kind>,
+                    true,
+                    alg_id,
+                    1,
+                    -1,
                 )?;
                 Ok(y.f_narrow(0, 0, rows)?)
             }
