@@ -146,9 +146,8 @@ impl SemiSparseLinear {
         };
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         let mut timer = self.timer.lock().unwrap_or_else(PoisonError::into_inner);
-        let padded = pad_rows(x2d)?;
         let search = || {
-            let b = self.bias.as_ref();
+            let (padded, b) = (pad_rows(x2d)?, self.bias.as_ref());
             Ok(Tensor::f_internal_cslt_sparse_mm_search(packed, &padded.tr(), b, None, None, true)?)
         };
         let run = &mut |c: Candidate| self.run(c, x2d).map(drop);
