@@ -3,6 +3,7 @@
 # but no Rust toolchain, so that one command there runs them all (docs/gpu.md):
 #
 #   cuda-tests               tests/cuda.rs (release, feature cuda-tests)
+#   cuda-semi-sparse         tests/cuda_semi_sparse.rs (2:4 cuSPARSELt layer, BERT FFN benchmark)
 #   kernels                  benches/kernels.rs (release; TCH_PRUNE_BENCH_DEVICE=cuda there)
 #   bench_masks_pytorch.py   PyTorch's side of the same benchmarks
 #   run.sh                   scripts/gpu-run.sh: runs the three, writes gpu-results.txt
@@ -30,7 +31,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 echo "gpu-bundle: building tests/cuda.rs and benches/kernels.rs against tch 0.24 / torch 2.11" >&2
 RUSTFLAGS="$rustflags" scripts/test-tch-0.24.sh --release --target "$target" --no-run \
-  --test cuda --bench kernels --message-format=json-render-diagnostics >"$log"
+  --test cuda --test cuda_semi_sparse --bench kernels --message-format=json-render-diagnostics >"$log"
 
 # The binaries' paths, from cargo's JSON messages (other lines are the scripts' own output).
 executable() {
@@ -50,17 +51,19 @@ print(path)
 PY
 }
 cuda_bin=$(executable cuda)
+semi_bin=$(executable cuda_semi_sparse)
 kernels_bin=$(executable kernels)
 
 rm -rf "$bundle"
 mkdir -p "$bundle"
 cp "$cuda_bin" "$bundle/cuda-tests"
+cp "$semi_bin" "$bundle/cuda-semi-sparse"
 cp "$kernels_bin" "$bundle/kernels"
 cp scripts/gpu-run.sh "$bundle/run.sh"
 cp scripts/bench_masks_pytorch.py "$bundle/bench_masks_pytorch.py"
-chmod +x "$bundle/run.sh" "$bundle/cuda-tests" "$bundle/kernels"
+chmod +x "$bundle/run.sh" "$bundle/cuda-tests" "$bundle/cuda-semi-sparse" "$bundle/kernels"
 
-for bin in cuda-tests kernels; do
+for bin in cuda-tests cuda-semi-sparse kernels; do
   if ! readelf -d "$bundle/$bin" | grep -q 'NEEDED.*libtorch_cuda\.so'; then
     echo "gpu-bundle: $bin does not list libtorch_cuda.so as NEEDED; CUDA would stay off" >&2
     exit 1
@@ -81,6 +84,11 @@ if ! grep -q 'test result: ok' "$log"; then
   echo "gpu-bundle: the CUDA test binary printed no passing result here" >&2
   exit 1
 fi
+LD_LIBRARY_PATH="$torch_lib" "$bundle/cuda-semi-sparse" --test-threads 1 >"$log" 2>&1 || {
+  cat "$log" >&2
+  echo "gpu-bundle: the semi-sparse CUDA test binary failed here" >&2
+  exit 1
+}
 LD_LIBRARY_PATH="$torch_lib" "$bundle/kernels" --list >"$log" 2>&1 || {
   cat "$log" >&2
   echo "gpu-bundle: the benchmark binary failed to list its benchmarks" >&2
@@ -92,9 +100,9 @@ tch_version=$(grep -A1 '^name = "tch"$' target/tch-0.24/src/Cargo.lock | sed -n 
   echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "built: $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(uname -m)"
   echo "tch: $tch_version; torch (build): $(TORCH_VERSION=2.11.0 scripts/env.sh python -c 'import torch; print(torch.__version__)')"
-  echo "cargo test --release --target $target --features cuda-tests,plot-png --test cuda --bench kernels"
+  echo "cargo test --release --target $target --features cuda-tests,plot-png --test cuda --test cuda_semi_sparse --bench kernels"
   echo "RUSTFLAGS: $rustflags"
-  (cd "$bundle" && sha256sum cuda-tests kernels)
+  (cd "$bundle" && sha256sum cuda-tests cuda-semi-sparse kernels)
 } >"$bundle/BUILD.txt"
 
 echo "gpu-bundle: $(du -sh "$bundle" | cut -f1) in ${bundle#"$root"/}:" >&2

@@ -56,12 +56,18 @@ step gpu-details nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.
 step torch "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-")'
 step libtorch-cuda ls -l "$TORCH_LIB/libtorch_cuda.so"
 # Both binaries must load libtorch_cuda from this machine's torch.
-step linked bash -c "ldd '$here/cuda-tests' '$here/kernels' | grep -E '^/|^[[:space:]]+lib(torch|c10)[^ ]* =>|not found'"
+step linked bash -c "ldd '$here/cuda-tests' '$here/cuda-semi-sparse' '$here/kernels' | grep -E '^/|^[[:space:]]+lib(torch|c10)[^ ]* =>|not found'"
 
 step cuda-tests env TCH_PRUNE_REQUIRE_CUDA=1 "$here/cuda-tests" --nocapture --test-threads 1
 if grep -q 'skipped' "$logs/cuda-tests.log"; then
   log "== cuda-tests: a test was skipped (see above): not a CUDA run"
   failures+=("cuda-tests skipped")
+fi
+# 2:4 semi-structured layer (cuSPARSELt) and its printed BERT-base FFN fp16 benchmark.
+step cuda-semi-sparse env TCH_PRUNE_REQUIRE_CUDA=1 "$here/cuda-semi-sparse" --nocapture --test-threads 1
+if grep -q 'skipped' "$logs/cuda-semi-sparse.log"; then
+  log "== cuda-semi-sparse: a test was skipped (see above): not a CUDA run"
+  failures+=("cuda-semi-sparse skipped")
 fi
 
 if [ "${BENCH:-all}" != none ]; then

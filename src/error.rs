@@ -244,6 +244,17 @@ pub enum PruneError {
         m: i64,
     },
 
+    /// A weight that 2:4 semi-structured kernels cannot take (see
+    /// [`semi_sparse::ineligible`](crate::semi_sparse::ineligible)); PyTorch's
+    /// `to_sparse_semi_structured` raises for most of these and silently miscomputes the 2:4 one.
+    #[error("{parameter}: not 2:4 sparse-capable: {reason}")]
+    NotSemiSparse {
+        /// The parameter (or `"weight"`).
+        parameter: String,
+        /// The first rule it breaks.
+        reason: crate::semi_sparse::Ineligible,
+    },
+
     /// N:M pruning of a tensor whose last dimension is not a multiple of the group size `m`
     /// (or of a 0-d tensor). PyTorch's `WeightNormSparsifier` pads the last group with NaN
     /// instead; semi-structured kernels need the multiple anyway.

@@ -104,6 +104,7 @@ mod recipe;
 mod reparam;
 mod report;
 mod schedule;
+pub mod semi_sparse;
 mod shrink;
 mod var_store;
 
