@@ -409,3 +409,26 @@ fn scheduled_recipes_round_trip_through_json_and_toml() -> TestResult {
     assert_eq!(serde_json::to_value(config)?, json["steps"][0]["schedule"]);
     Ok(())
 }
+
+#[test]
+fn recipe_methods_hold_validated_methods_and_refuse_hashed_draws_when_written() {
+    use tch_prune::{LnStructured, PruneError, RandomUnstructured};
+    // A variant holds the method itself: its arguments were checked by the method's `new`.
+    let ln = LnStructured::builder().amount(2).n(1).dim(0).build().unwrap();
+    let recipe = PruningRecipe::new(vec![
+        RecipeStep::new(RecipeMethod::LnStructured(ln)).with_parameters(["fc1.weight"])
+    ]);
+    let back = PruningRecipe::from_json_str(&recipe.to_json_string().unwrap()).unwrap();
+    assert_eq!(back.steps()[0].method(), &RecipeMethod::LnStructured(ln));
+    // The file format has no hashed draws: writing such a method is an error, not a change.
+    let hashed = RandomUnstructured::new(0.5).unwrap().with_hashed_draws();
+    let recipe =
+        PruningRecipe::new(vec![RecipeStep::new(RecipeMethod::RandomUnstructured(hashed))
+            .with_parameters(["fc1.weight"])]);
+    for written in [recipe.to_json_string(), recipe.to_toml_string()] {
+        assert!(matches!(
+            written,
+            Err(PruneError::InvalidRecipe { ref field, .. }) if field == "steps[0].method"
+        ));
+    }
+}

@@ -95,6 +95,18 @@ impl RandomUnstructured {
         self.amount
     }
 
+    /// Whether the method was built [`with_hashed_draws`](Self::with_hashed_draws).
+    ///
+    /// ```
+    /// use tch_prune::RandomUnstructured;
+    /// assert!(!RandomUnstructured::new(0.5)?.uses_hashed_draws());
+    /// assert!(RandomUnstructured::new(0.5)?.with_hashed_draws().uses_hashed_draws());
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    pub fn uses_hashed_draws(&self) -> bool {
+        self.hashed_draws
+    }
+
     /// With hashed draws, the hashed selection of `src/select/random.rs` for a large CPU
     /// tensor; `None` where PyTorch's draws are used (nothing drawn then).
     fn hashed(

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use tch::nn;
 
-use crate::error::{PruneError, Result};
+use crate::error::Result;
 use crate::method::{
     Amount, Identity, L1Unstructured, LnStructured, Norm, RandomStructured, RandomUnstructured,
 };
@@ -13,70 +13,46 @@ use crate::pruner::Pruner;
 use crate::schedule::{PruningScope, ScheduleConfig};
 
 /// The pruning a [`RecipeStep`](crate::RecipeStep) applies to the parameters it selects: one
-/// of [`PrunedModel`]'s pruning calls, with its arguments.
+/// of PyTorch's pruning functions ([`Pruner`]), with its method, validated.
 ///
 /// In recipe files the variant is the `method` field, in PyTorch's snake-case function names,
-/// and the arguments sit beside it (`amount`, `n`, `dim`, `pruning_method`). The constructors
-/// validate the arguments (as the methods' `new` do); [`PruningRecipe::apply`] validates them
-/// again, so a value built from the public variants directly cannot slip through.
+/// and the arguments sit beside it (`amount`, `n`, `dim`, `pruning_method`). Each variant holds
+/// the method itself, built (and so validated) by its `new`: a `RecipeMethod` cannot hold an
+/// amount or a norm that the method would refuse. The constructors below build them from
+/// plain arguments.
 ///
 /// [`Gradual`](Self::Gradual) is the one variant that does not prune when the recipe is
 /// applied: it is `l1_unstructured` or `global_unstructured` written with a `schedule` instead
 /// of an `amount`, and becomes a [`GradualPruner`](crate::GradualPruner) for the training loop.
 ///
 /// ```
-/// use tch_prune::{Amount, Norm, RecipeMethod};
+/// use tch_prune::{LnStructured, RecipeMethod};
 ///
 /// let m = RecipeMethod::ln_structured(0.5, 2, 0)?;
-/// assert_eq!(m, RecipeMethod::LnStructured { amount: Amount::Fraction(0.5), n: Norm::P(2.0), dim: 0 });
+/// assert_eq!(m, RecipeMethod::LnStructured(LnStructured::new(0.5, 2, 0)?));
 /// assert_eq!(m.name(), "ln_structured");
 /// assert!(RecipeMethod::l1_unstructured(1.5).is_err());
 /// # Ok::<(), tch_prune::PruneError>(())
 /// ```
-///
-/// [`PruningRecipe::apply`]: crate::PruningRecipe::apply
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum RecipeMethod {
     /// Sets up the reparametrization without pruning. PyTorch: `prune.identity`.
     Identity,
-    /// The `amount` entries of smallest magnitude, per parameter. PyTorch:
-    /// `prune.l1_unstructured`.
-    L1Unstructured {
-        /// A count or a fraction of each parameter's remaining entries.
-        amount: Amount,
-    },
-    /// `amount` entries at random, per parameter. PyTorch: `prune.random_unstructured`.
-    RandomUnstructured {
-        /// A count or a fraction of each parameter's remaining entries.
-        amount: Amount,
-    },
-    /// The `amount` channels along `dim` of smallest `n`-norm, per parameter. PyTorch:
-    /// `prune.ln_structured`.
-    LnStructured {
-        /// A count or a fraction of the channels.
-        amount: Amount,
-        /// The norm order.
-        n: Norm,
-        /// The dimension whose slices are pruned.
-        dim: i64,
-    },
-    /// `amount` channels along `dim` at random, per parameter. PyTorch:
-    /// `prune.random_structured`.
-    RandomStructured {
-        /// A count or a fraction of the channels.
-        amount: Amount,
-        /// The dimension whose slices are pruned.
-        dim: i64,
-    },
-    /// One selection across **all** the selected parameters together. PyTorch:
-    /// `prune.global_unstructured(parameters, pruning_method, amount=...)`.
-    GlobalUnstructured {
-        /// How entries are ranked.
-        pruning_method: GlobalPruningMethod,
-        /// A count or a fraction of the remaining entries of all the parameters.
-        amount: Amount,
-    },
+    /// The entries of smallest magnitude, per parameter. PyTorch: `prune.l1_unstructured`.
+    L1Unstructured(L1Unstructured),
+    /// Entries at random, per parameter. PyTorch: `prune.random_unstructured`.
+    RandomUnstructured(RandomUnstructured),
+    /// The channels of smallest `n`-norm, per parameter. PyTorch: `prune.ln_structured`.
+    LnStructured(LnStructured),
+    /// Channels at random, per parameter. PyTorch: `prune.random_structured`.
+    RandomStructured(RandomStructured),
+    /// One selection by L1 magnitude across **all** the selected parameters together.
+    /// PyTorch: `prune.global_unstructured(parameters, prune.L1Unstructured, amount=...)`.
+    GlobalL1Unstructured(L1Unstructured),
+    /// One random selection across **all** the selected parameters together. PyTorch:
+    /// `prune.global_unstructured(parameters, prune.RandomUnstructured, amount=...)`.
+    GlobalRandomUnstructured(RandomUnstructured),
     /// Gradual magnitude pruning to the targets of `schedule`: nothing is pruned when the
     /// recipe is applied; [`PruningRecipe::apply`](crate::PruningRecipe::apply) returns a
     /// [`GradualPruner`](crate::GradualPruner) over the step's parameters, in `scope`, for the
@@ -115,20 +91,6 @@ pub enum GlobalPruningMethod {
     RandomUnstructured,
 }
 
-/// A validated method, ready to run.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Built {
-    Identity,
-    L1(L1Unstructured),
-    Random(RandomUnstructured),
-    Ln(LnStructured),
-    RandomStructured(RandomStructured),
-    GlobalL1(L1Unstructured),
-    GlobalRandom(RandomUnstructured),
-    /// Prunes nothing now: becomes a `GradualPruner`.
-    Gradual(PruningScope, ScheduleConfig),
-}
-
 impl RecipeMethod {
     /// [`RecipeMethod::Identity`].
     ///
@@ -139,7 +101,7 @@ impl RecipeMethod {
         RecipeMethod::Identity
     }
 
-    /// [`RecipeMethod::L1Unstructured`], validated.
+    /// [`RecipeMethod::L1Unstructured`].
     ///
     /// # Errors
     /// As [`L1Unstructured::new`].
@@ -150,10 +112,10 @@ impl RecipeMethod {
     /// # Ok::<(), tch_prune::PruneError>(())
     /// ```
     pub fn l1_unstructured(amount: impl Into<Amount>) -> Result<Self> {
-        Self::checked(RecipeMethod::L1Unstructured { amount: amount.into() })
+        Ok(RecipeMethod::L1Unstructured(L1Unstructured::new(amount)?))
     }
 
-    /// [`RecipeMethod::RandomUnstructured`], validated.
+    /// [`RecipeMethod::RandomUnstructured`] (PyTorch's draws).
     ///
     /// # Errors
     /// As [`RandomUnstructured::new`].
@@ -162,10 +124,10 @@ impl RecipeMethod {
     /// assert!(tch_prune::RecipeMethod::random_unstructured(-1).is_err());
     /// ```
     pub fn random_unstructured(amount: impl Into<Amount>) -> Result<Self> {
-        Self::checked(RecipeMethod::RandomUnstructured { amount: amount.into() })
+        Ok(RecipeMethod::RandomUnstructured(RandomUnstructured::new(amount)?))
     }
 
-    /// [`RecipeMethod::LnStructured`], validated.
+    /// [`RecipeMethod::LnStructured`].
     ///
     /// # Errors
     /// As [`LnStructured::new`].
@@ -174,10 +136,10 @@ impl RecipeMethod {
     /// assert!(tch_prune::RecipeMethod::ln_structured(0.5, f64::NAN, 0).is_err());
     /// ```
     pub fn ln_structured(amount: impl Into<Amount>, n: impl Into<Norm>, dim: i64) -> Result<Self> {
-        Self::checked(RecipeMethod::LnStructured { amount: amount.into(), n: n.into(), dim })
+        Ok(RecipeMethod::LnStructured(LnStructured::new(amount, n, dim)?))
     }
 
-    /// [`RecipeMethod::RandomStructured`], validated.
+    /// [`RecipeMethod::RandomStructured`].
     ///
     /// # Errors
     /// As [`RandomStructured::new`].
@@ -188,13 +150,13 @@ impl RecipeMethod {
     /// # Ok::<(), tch_prune::PruneError>(())
     /// ```
     pub fn random_structured(amount: impl Into<Amount>, dim: i64) -> Result<Self> {
-        Self::checked(RecipeMethod::RandomStructured { amount: amount.into(), dim })
+        Ok(RecipeMethod::RandomStructured(RandomStructured::new(amount, dim)?))
     }
 
-    /// [`RecipeMethod::GlobalUnstructured`], validated.
+    /// A global step ranking by `pruning_method`.
     ///
     /// # Errors
-    /// As [`L1Unstructured::new`].
+    /// As the method's `new`.
     ///
     /// ```
     /// use tch_prune::{GlobalPruningMethod, RecipeMethod};
@@ -206,26 +168,30 @@ impl RecipeMethod {
         pruning_method: GlobalPruningMethod,
         amount: impl Into<Amount>,
     ) -> Result<Self> {
-        Self::checked(RecipeMethod::GlobalUnstructured { pruning_method, amount: amount.into() })
+        Ok(match pruning_method {
+            GlobalPruningMethod::L1Unstructured => {
+                RecipeMethod::GlobalL1Unstructured(L1Unstructured::new(amount)?)
+            }
+            GlobalPruningMethod::RandomUnstructured => {
+                RecipeMethod::GlobalRandomUnstructured(RandomUnstructured::new(amount)?)
+            }
+        })
     }
 
     /// [`RecipeMethod::Gradual`]: gradual magnitude pruning along `schedule` (one of the
-    /// built-in schedules, valid by construction).
+    /// built-in schedules, or a [`ScheduleConfig`]).
     ///
     /// ```
     /// use tch_prune::{PolynomialDecay, PruningScope, RecipeMethod};
-    ///
     /// let m = RecipeMethod::gradual(PruningScope::Global, PolynomialDecay::new(0.0, 0.9, 0, 1000)?);
     /// assert_eq!(m.name(), "global_unstructured");
-    /// assert_eq!(m.schedule().unwrap().kind(), "polynomial_decay");
     /// # Ok::<(), tch_prune::PruneError>(())
     /// ```
     pub fn gradual(scope: PruningScope, schedule: impl Into<ScheduleConfig>) -> Self {
         RecipeMethod::Gradual { scope, schedule: schedule.into() }
     }
 
-    /// The schedule of a [`Gradual`](Self::Gradual) method; `None` for the others, which prune
-    /// once.
+    /// The schedule of a [`Gradual`](Self::Gradual) step; `None` for the others.
     ///
     /// ```
     /// assert!(tch_prune::RecipeMethod::l1_unstructured(0.5)?.schedule().is_none());
@@ -238,8 +204,8 @@ impl RecipeMethod {
         }
     }
 
-    /// The name used in recipe files, PyTorch's function name (`"l1_unstructured"`, ...); for
-    /// [`Gradual`](Self::Gradual), `"l1_unstructured"` (local) or `"global_unstructured"`.
+    /// PyTorch's function name for the step (`"l1_unstructured"`, `"global_unstructured"`,
+    /// ...), as in recipe files.
     ///
     /// ```
     /// assert_eq!(tch_prune::RecipeMethod::Identity.name(), "identity");
@@ -247,77 +213,46 @@ impl RecipeMethod {
     pub fn name(&self) -> &'static str {
         match self {
             RecipeMethod::Identity => "identity",
-            RecipeMethod::L1Unstructured { .. } => "l1_unstructured",
-            RecipeMethod::RandomUnstructured { .. } => "random_unstructured",
-            RecipeMethod::LnStructured { .. } => "ln_structured",
-            RecipeMethod::RandomStructured { .. } => "random_structured",
-            RecipeMethod::GlobalUnstructured { .. } => "global_unstructured",
-            RecipeMethod::Gradual { scope: PruningScope::Local, .. } => "l1_unstructured",
+            RecipeMethod::L1Unstructured(_) => "l1_unstructured",
+            RecipeMethod::RandomUnstructured(_) => "random_unstructured",
+            RecipeMethod::LnStructured(_) => "ln_structured",
+            RecipeMethod::RandomStructured(_) => "random_structured",
+            RecipeMethod::GlobalL1Unstructured(_) | RecipeMethod::GlobalRandomUnstructured(_) => {
+                "global_unstructured"
+            }
             RecipeMethod::Gradual { scope: PruningScope::Global, .. } => "global_unstructured",
+            RecipeMethod::Gradual { .. } => "l1_unstructured",
         }
     }
 
-    fn checked(self) -> Result<Self> {
-        self.build().map(|_| self).map_err(|(_, e)| e)
-    }
-
-    /// Builds the method, validating its arguments; on error, the argument at fault.
-    pub(crate) fn build(&self) -> std::result::Result<Built, (&'static str, PruneError)> {
-        let amount_err = |e| ("amount", e);
-        Ok(match *self {
-            RecipeMethod::Identity => Built::Identity,
-            RecipeMethod::L1Unstructured { amount } => {
-                Built::L1(L1Unstructured::new(amount).map_err(amount_err)?)
-            }
-            RecipeMethod::RandomUnstructured { amount } => {
-                Built::Random(RandomUnstructured::new(amount).map_err(amount_err)?)
-            }
-            RecipeMethod::LnStructured { amount, n, dim } => {
-                n.validate().map_err(|e| ("n", e))?;
-                Built::Ln(LnStructured::new(amount, n, dim).map_err(amount_err)?)
-            }
-            RecipeMethod::RandomStructured { amount, dim } => {
-                Built::RandomStructured(RandomStructured::new(amount, dim).map_err(amount_err)?)
-            }
-            RecipeMethod::GlobalUnstructured { pruning_method, amount } => match pruning_method {
-                GlobalPruningMethod::L1Unstructured => {
-                    Built::GlobalL1(L1Unstructured::new(amount).map_err(amount_err)?)
-                }
-                GlobalPruningMethod::RandomUnstructured => {
-                    Built::GlobalRandom(RandomUnstructured::new(amount).map_err(amount_err)?)
-                }
-            },
-            RecipeMethod::Gradual { scope, schedule } => Built::Gradual(scope, schedule),
-        })
-    }
-}
-
-impl Built {
     /// Whether the step is one selection across all its parameters.
     pub(crate) fn is_global(&self) -> bool {
-        matches!(self, Built::GlobalL1(_) | Built::GlobalRandom(_))
+        matches!(
+            self,
+            RecipeMethod::GlobalL1Unstructured(_) | RecipeMethod::GlobalRandomUnstructured(_)
+        )
     }
 
-    /// Runs the step on `names` (checked to exist before).
+    /// Runs the step on `name` (checked to exist before).
     pub(crate) fn run<P: Pruner>(&self, model: &mut P, name: &str) -> Result<()> {
         match *self {
-            Built::Identity => model.apply(name, Identity, None),
-            Built::L1(m) => model.apply(name, m, None),
-            Built::Random(m) => model.apply(name, m, None),
-            Built::Ln(m) => model.apply(name, m, None),
-            Built::RandomStructured(m) => model.apply(name, m, None),
-            Built::GlobalL1(m) => model.global_unstructured(&[name], m, &[]),
-            Built::GlobalRandom(m) => model.global_unstructured(&[name], m, &[]),
+            RecipeMethod::Identity => model.apply(name, Identity, None),
+            RecipeMethod::L1Unstructured(m) => model.apply(name, m, None),
+            RecipeMethod::RandomUnstructured(m) => model.apply(name, m, None),
+            RecipeMethod::LnStructured(m) => model.apply(name, m, None),
+            RecipeMethod::RandomStructured(m) => model.apply(name, m, None),
+            RecipeMethod::GlobalL1Unstructured(m) => model.global_unstructured(&[name], m, &[]),
+            RecipeMethod::GlobalRandomUnstructured(m) => model.global_unstructured(&[name], m, &[]),
             // Pruned later, by the step's `GradualPruner`.
-            Built::Gradual(..) => Ok(()),
+            RecipeMethod::Gradual { .. } => Ok(()),
         }
     }
 
     /// Runs a global step over all of `names` at once.
     pub(crate) fn run_global<P: Pruner>(&self, model: &mut P, names: &[&str]) -> Result<()> {
         match *self {
-            Built::GlobalL1(m) => model.global_unstructured(names, m, &[]),
-            Built::GlobalRandom(m) => model.global_unstructured(names, m, &[]),
+            RecipeMethod::GlobalL1Unstructured(m) => model.global_unstructured(names, m, &[]),
+            RecipeMethod::GlobalRandomUnstructured(m) => model.global_unstructured(names, m, &[]),
             _ => names.iter().try_for_each(|name| self.run(model, name)),
         }
     }

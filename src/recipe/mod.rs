@@ -24,7 +24,6 @@ use crate::error::{PruneError, Result};
 use crate::pruner::Pruner;
 use crate::report::SparsityReport;
 use crate::schedule::GradualPruner;
-use method::Built;
 
 /// A pruning plan: steps applied in order, each selecting parameters by name pattern and/or
 /// layer kind and pruning them with one method.
@@ -263,7 +262,7 @@ pub struct StepOutcome {
 /// A step resolved against a model: its validated method and its parameters, and for a
 /// scheduled step the pruner that will prune them.
 struct Planned {
-    method: Built,
+    method: RecipeMethod,
     name: &'static str,
     parameters: Vec<String>,
     pruner: Option<GradualPruner>,
@@ -363,13 +362,10 @@ impl PruningRecipe {
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         let mut plan = Vec::with_capacity(self.steps.len());
         for (i, step) in self.steps.iter().enumerate() {
-            let method = step.method.build().map_err(|(field, e)| PruneError::InvalidRecipe {
-                field: format!("steps[{i}].{field}"),
-                reason: e.to_string(),
-            })?;
+            let method = step.method;
             let parameters = step.select(i, model, &all)?;
             let pruner = match method {
-                Built::Gradual(scope, schedule) => Some(
+                RecipeMethod::Gradual { scope, schedule } => Some(
                     GradualPruner::new(schedule, &parameters)
                         .map_err(|e| PruneError::InvalidRecipe {
                             field: format!("steps[{i}]"),

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{GlobalPruningMethod, LayerKind, PruningRecipe, RecipeMethod, RecipeStep};
 use crate::error::{PruneError, Result};
-use crate::method::{Amount, Norm};
+use crate::method::{
+    Amount, L1Unstructured, LnStructured, Norm, RandomStructured, RandomUnstructured,
+};
 use crate::schedule::{PruningScope, ScheduleRepr};
 
 /// A recipe file.
@@ -140,34 +142,6 @@ impl StepRepr {
             }),
             None => required(amount, field("amount"), name, "amount"),
         };
-        let method = match schedule {
-            Some(gradual) => gradual,
-            None => match self.method {
-                MethodName::Identity => {
-                    refuse(amount.is_some(), "amount")?;
-                    RecipeMethod::Identity
-                }
-                MethodName::L1Unstructured => {
-                    RecipeMethod::L1Unstructured { amount: needs_amount(amount)? }
-                }
-                MethodName::RandomUnstructured => RecipeMethod::RandomUnstructured {
-                    amount: required(amount, field("amount"), name, "amount")?,
-                },
-                MethodName::LnStructured => RecipeMethod::LnStructured {
-                    amount: required(amount, field("amount"), name, "amount")?,
-                    n: required(n, field("n"), name, "n")?,
-                    dim: required(dim, field("dim"), name, "dim")?,
-                },
-                MethodName::RandomStructured => RecipeMethod::RandomStructured {
-                    amount: required(amount, field("amount"), name, "amount")?,
-                    dim: required(dim, field("dim"), name, "dim")?,
-                },
-                MethodName::GlobalUnstructured => RecipeMethod::GlobalUnstructured {
-                    pruning_method: global.unwrap_or_default(),
-                    amount: needs_amount(amount)?,
-                },
-            },
-        };
         let takes_n = matches!(self.method, MethodName::LnStructured);
         let takes_dim =
             matches!(self.method, MethodName::LnStructured | MethodName::RandomStructured);
@@ -175,10 +149,48 @@ impl StepRepr {
         refuse(n.is_some() && !takes_n, "n")?;
         refuse(dim.is_some() && !takes_dim, "dim")?;
         refuse(global.is_some() && !takes_global, "pruning_method")?;
-        method.build().map_err(|(arg, e)| PruneError::InvalidRecipe {
-            field: field(arg),
-            reason: e.to_string(),
-        })?;
+        // The method is built here, so a recipe holds validated methods only.
+        let at = |arg: &str| {
+            let field = field(arg);
+            move |e: PruneError| PruneError::InvalidRecipe { field, reason: e.to_string() }
+        };
+        let method = match schedule {
+            Some(gradual) => gradual,
+            None => match self.method {
+                MethodName::Identity => {
+                    refuse(amount.is_some(), "amount")?;
+                    RecipeMethod::Identity
+                }
+                MethodName::L1Unstructured => RecipeMethod::L1Unstructured(
+                    L1Unstructured::new(needs_amount(amount)?).map_err(at("amount"))?,
+                ),
+                MethodName::RandomUnstructured => RecipeMethod::RandomUnstructured(
+                    RandomUnstructured::new(required(amount, field("amount"), name, "amount")?)
+                        .map_err(at("amount"))?,
+                ),
+                MethodName::LnStructured => {
+                    let amount = required(amount, field("amount"), name, "amount")?;
+                    let n = required(n, field("n"), name, "n")?;
+                    let dim = required(dim, field("dim"), name, "dim")?;
+                    n.validate().map_err(at("n"))?;
+                    RecipeMethod::LnStructured(
+                        LnStructured::new(amount, n, dim).map_err(at("amount"))?,
+                    )
+                }
+                MethodName::RandomStructured => {
+                    let amount = required(amount, field("amount"), name, "amount")?;
+                    let dim = required(dim, field("dim"), name, "dim")?;
+                    RecipeMethod::RandomStructured(
+                        RandomStructured::new(amount, dim).map_err(at("amount"))?,
+                    )
+                }
+                MethodName::GlobalUnstructured => RecipeMethod::global_unstructured(
+                    global.unwrap_or_default(),
+                    needs_amount(amount)?,
+                )
+                .map_err(at("amount"))?,
+            },
+        };
         for (j, pattern) in self.parameters.iter().enumerate() {
             if pattern.is_empty() {
                 return Err(PruneError::InvalidRecipe {
@@ -203,25 +215,31 @@ impl StepRepr {
         };
         match step.method {
             RecipeMethod::Identity => {}
-            RecipeMethod::L1Unstructured { amount } => {
+            RecipeMethod::L1Unstructured(m) => {
                 repr.method = MethodName::L1Unstructured;
-                repr.amount = Some(amount);
+                repr.amount = Some(m.amount());
             }
-            RecipeMethod::RandomUnstructured { amount } => {
+            RecipeMethod::RandomUnstructured(m) => {
                 repr.method = MethodName::RandomUnstructured;
-                repr.amount = Some(amount);
+                repr.amount = Some(m.amount());
             }
-            RecipeMethod::LnStructured { amount, n, dim } => {
+            RecipeMethod::LnStructured(m) => {
                 repr.method = MethodName::LnStructured;
-                (repr.amount, repr.n, repr.dim) = (Some(amount), Some(n), Some(dim));
+                (repr.amount, repr.n, repr.dim) = (Some(m.amount()), Some(m.n()), Some(m.dim()));
             }
-            RecipeMethod::RandomStructured { amount, dim } => {
+            RecipeMethod::RandomStructured(m) => {
                 repr.method = MethodName::RandomStructured;
-                (repr.amount, repr.dim) = (Some(amount), Some(dim));
+                (repr.amount, repr.dim) = (Some(m.amount()), Some(m.dim()));
             }
-            RecipeMethod::GlobalUnstructured { pruning_method, amount } => {
+            RecipeMethod::GlobalL1Unstructured(m) => {
                 repr.method = MethodName::GlobalUnstructured;
-                (repr.amount, repr.pruning_method) = (Some(amount), Some(pruning_method));
+                repr.amount = Some(m.amount());
+                repr.pruning_method = Some(GlobalPruningMethod::L1Unstructured);
+            }
+            RecipeMethod::GlobalRandomUnstructured(m) => {
+                repr.method = MethodName::GlobalUnstructured;
+                repr.amount = Some(m.amount());
+                repr.pruning_method = Some(GlobalPruningMethod::RandomUnstructured);
             }
             RecipeMethod::Gradual { scope, schedule } => {
                 repr.method = match scope {
@@ -400,13 +418,24 @@ impl PruningRecipe {
         })
     }
 
-    /// Every method valid: what is written can be read back.
+    /// What is written can be read back: the recipe format has no form for hashed random
+    /// draws (it always means PyTorch's), so such a method is refused rather than changed.
     fn check_serializable(&self) -> Result<()> {
         for (i, step) in self.steps.iter().enumerate() {
-            step.method.build().map_err(|(arg, e)| PruneError::InvalidRecipe {
-                field: format!("steps[{i}].{arg}"),
-                reason: e.to_string(),
-            })?;
+            let hashed = match step.method {
+                RecipeMethod::RandomUnstructured(m) | RecipeMethod::GlobalRandomUnstructured(m) => {
+                    m.uses_hashed_draws()
+                }
+                _ => false,
+            };
+            if hashed {
+                return Err(PruneError::InvalidRecipe {
+                    field: format!("steps[{i}].method"),
+                    reason: "random_unstructured with hashed draws has no recipe form (recipes \
+                             always draw as PyTorch does)"
+                        .into(),
+                });
+            }
         }
         Ok(())
     }
