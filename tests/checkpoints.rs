@@ -12,14 +12,20 @@
 //! imports torch and safetensors they fail and say why.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
 use tch_prune::{prunable, L1Unstructured, PruneError, PrunedModel, Pruner};
 
+mod common;
+
+use common::python::{read_safetensors, run_script, TempDir};
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The Python side of these tests.
+const SCRIPT: &str = "checkpoint_parity.py";
 
 const CPU: Device = Device::Cpu;
 
@@ -53,81 +59,10 @@ impl Module for Net {
     }
 }
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path =
-            std::env::temp_dir().join(format!("tch-prune-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).expect("create a temp dir");
-        Self(path)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn python() -> String {
-    std::env::var("TCH_PRUNE_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join("checkpoint_parity.py")
-}
-
-/// Runs `checkpoint_parity.py` with `args` and returns its stdout; panics with its output when
-/// python cannot be started or the script fails (the tests never skip).
-fn run_script(args: &[&str]) -> String {
-    let python = python();
-    let output = Command::new(&python).arg(script()).args(args).output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {python:?} ({e}). These tests need a python with torch and safetensors: \
-             run them through scripts/env.sh, which sets TCH_PRUNE_PYTHON"
-        )
-    });
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        let hint = if output.status.code() == Some(2) {
-            "\n(torch or safetensors does not import: run the tests through scripts/env.sh, which \
-             sets TCH_PRUNE_PYTHON to its virtualenv's python)"
-        } else {
-            ""
-        };
-        panic!(
-            "{python} {} {} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}{hint}",
-            script().display(),
-            args.join(" "),
-            output.status
-        );
-    }
-    stdout
-}
-
 /// Fails the test (with a clear message) unless python imports torch and safetensors.
 fn require_python() {
-    let version = run_script(&["check-env"]);
+    let version = run_script(SCRIPT, &["check-env"]);
     assert!(version.starts_with("torch "), "unexpected check-env output: {version:?}");
-}
-
-/// The tensors of a `.safetensors` file, by name.
-fn read(path: &Path) -> BTreeMap<String, Tensor> {
-    Tensor::read_safetensors(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-        .into_iter()
-        .collect()
 }
 
 fn vals(t: &Tensor) -> Vec<f64> {
@@ -181,7 +116,7 @@ fn rust_checkpoint_loads_into_pytorch() -> TestResult {
     Tensor::write_safetensors(&[("input", &x)], dir.join("input.safetensors"))?;
     Tensor::write_safetensors(&[("output", &output)], dir.join("output.safetensors"))?;
 
-    let saved = read(&model_path);
+    let saved = read_safetensors(&model_path);
     assert_eq!(saved.keys().cloned().collect::<BTreeSet<_>>(), keys(&vs));
     for name in pruned {
         assert!(saved.contains_key(&format!("{name}_orig")), "{name}_orig");
@@ -189,9 +124,9 @@ fn rust_checkpoint_loads_into_pytorch() -> TestResult {
         assert!(!saved.contains_key(name), "{name}");
     }
 
-    let mut args = vec!["rust-to-torch", dir.0.to_str().expect("utf-8 temp path")];
+    let mut args = vec!["rust-to-torch", dir.arg()];
     args.extend(pruned);
-    let report = run_script(&args);
+    let report = run_script(SCRIPT, &args);
     println!("{report}");
     assert!(report.starts_with("rust-to-torch:"), "{report}");
     Ok(())
@@ -207,12 +142,12 @@ const TORCH_PRUNED: [&str; 4] = ["conv1.weight", "fc1.weight", "fc2.bias", "fc2.
 fn pytorch_checkpoint_loads_into_rust() -> TestResult {
     require_python();
     let dir = TempDir::new("torch-to-rust");
-    let report = run_script(&["torch-to-rust", dir.0.to_str().expect("utf-8 temp path")]);
+    let report = run_script(SCRIPT, &["torch-to-rust", dir.arg()]);
     println!("{report}");
     assert!(report.starts_with("torch-to-rust:"), "{report}");
     let model_path = dir.join("model.safetensors");
-    let file = read(&model_path);
-    let io = read(&dir.join("io.safetensors"));
+    let file = read_safetensors(&model_path);
+    let io = read_safetensors(&dir.join("io.safetensors"));
 
     let vs = VarStore::new(CPU);
     let mut model = PrunedModel::new(Net::new(&vs), &vs).unwrap();
@@ -254,7 +189,7 @@ fn pytorch_checkpoint_loads_into_rust() -> TestResult {
     // Saving again gives back PyTorch's file, key for key and value for value.
     let resaved = dir.join("resaved.safetensors");
     vs.save(&resaved)?;
-    let again = read(&resaved);
+    let again = read_safetensors(&resaved);
     assert_eq!(again.keys().collect::<Vec<_>>(), file.keys().collect::<Vec<_>>());
     for (name, tensor) in &again {
         assert_eq!(tensor.kind(), file[name].kind(), "{name}");
@@ -289,12 +224,12 @@ const KINDS_PRUNED: [&str; 4] = TORCH_PRUNED;
 fn checkpoint_entries_take_the_model_kinds() -> TestResult {
     require_python();
     let dir = TempDir::new("kinds");
-    let report = run_script(&["kinds", dir.0.to_str().expect("utf-8 temp path")]);
+    let report = run_script(SCRIPT, &["kinds", dir.arg()]);
     assert!(report.starts_with("kinds:"), "{report}");
     let model_path = dir.join("model.safetensors");
-    let file = read(&model_path);
-    let expected = read(&dir.join("expected.safetensors"));
-    let io = read(&dir.join("io.safetensors"));
+    let file = read_safetensors(&model_path);
+    let expected = read_safetensors(&dir.join("expected.safetensors"));
+    let io = read_safetensors(&dir.join("io.safetensors"));
     assert!(file.values().filter(|t| t.kind() != Kind::Float).count() >= 8, "the script changed?");
 
     for frozen in [false, true] {
@@ -392,7 +327,7 @@ fn failed_checkpoint_load_changes_nothing() -> TestResult {
     let _ = (src.root() / "extra").zeros_no_train("scale", &[2, 3]);
     let good = dir.join("good.safetensors");
     src.save(&good)?;
-    let entries = read(&good);
+    let entries = read_safetensors(&good);
     let write = |name: &str, change: &dyn Fn(&mut BTreeMap<String, Tensor>)| -> PathBuf {
         let mut e: BTreeMap<String, Tensor> =
             entries.iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect();

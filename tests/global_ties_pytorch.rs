@@ -7,12 +7,16 @@
 //! It never skips: without a python that imports torch and safetensors it fails and says why.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 use tch_prune::{prunable, L1Unstructured, PrunedModel, Pruner, RandomUnstructured};
+
+mod common;
+
+use common::python::{run_script, TempDir};
+
+/// The Python side of this test.
+const SCRIPT: &str = "global_ties_parity.py";
 
 /// `RANDOM_SEED` of the script.
 const RANDOM_SEED: i64 = 2024;
@@ -28,57 +32,13 @@ prunable!(Net { a, b, c });
 const LAYERS: [&str; 3] = ["a", "b", "c"];
 const NAMES: [&str; 3] = ["a.weight", "b.weight", "c.weight"];
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!("tch-prune-global-ties-{}-{nanos}", std::process::id());
-        let path = std::env::temp_dir().join(name);
-        std::fs::create_dir_all(&path).expect("create a temp dir");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs the script with `args`; panics with its output when it cannot run or fails.
-fn run_script(args: &[&str]) -> String {
-    let python = std::env::var("TCH_PRUNE_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/global_ties_parity.py");
-    let output = Command::new(&python).arg(&script).args(args).output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {python:?} ({e}). This test needs a python with torch and safetensors: \
-             run it through scripts/env.sh, which sets TCH_PRUNE_PYTHON"
-        )
-    });
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{python} {} {} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
-        script.display(),
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
 #[test]
 fn global_pruning_with_ties_matches_pytorch() {
-    let version = run_script(&["check-env"]);
+    let version = run_script(SCRIPT, &["check-env"]);
     assert!(version.starts_with("torch "), "unexpected check-env output: {version:?}");
-    let dir = TempDir::new();
-    run_script(&["run", &dir.0.to_string_lossy()]);
-    let path = dir.0.join("global_ties.safetensors");
+    let dir = TempDir::new("global-ties");
+    run_script(SCRIPT, &["run", dir.arg()]);
+    let path = dir.join("global_ties.safetensors");
     let stored: BTreeMap<String, Tensor> = Tensor::read_safetensors(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
         .into_iter()
