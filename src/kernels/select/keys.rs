@@ -48,11 +48,51 @@ macro_rules! key {
 key!(u32);
 key!(u64);
 
+/// A key packed with a 32-bit position (for [`super::replay`], which compares the key alone).
+pub(super) trait Packable: Key {
+    type Packed: Copy + Send;
+    fn pack(self, position: u32) -> Self::Packed;
+    fn key_of(p: &Self::Packed) -> Self;
+    fn position_of(p: &Self::Packed) -> u32;
+}
+
+impl Packable for u32 {
+    type Packed = u64;
+    #[inline(always)]
+    fn pack(self, position: u32) -> u64 {
+        (u64::from(self) << 32) | u64::from(position)
+    }
+    #[inline(always)]
+    fn key_of(p: &u64) -> u32 {
+        (p >> 32) as u32
+    }
+    #[inline(always)]
+    fn position_of(p: &u64) -> u32 {
+        *p as u32
+    }
+}
+
+impl Packable for u64 {
+    type Packed = (u64, u32);
+    #[inline(always)]
+    fn pack(self, position: u32) -> (u64, u32) {
+        (self, position)
+    }
+    #[inline(always)]
+    fn key_of(p: &(u64, u32)) -> u64 {
+        p.0
+    }
+    #[inline(always)]
+    fn position_of(p: &(u64, u32)) -> u32 {
+        p.1
+    }
+}
+
 /// A float element whose bits give a key. `LARGEST` selects [`super::Order::LargestValue`]; it is a
 /// const parameter so that every loop below is compiled once per order, with the key function
 /// known inside it (a run-time `match` in the loop body blocks vectorisation).
 pub(super) trait FloatKey: Element + Copy + Send + Sync {
-    type K: Key;
+    type K: Packable;
     fn key<const LARGEST: bool>(self) -> Self::K;
     /// Whether `key` (of the order `LARGEST`) is a NaN's. NaNs with different payloads get
     /// different keys, but `topk` compares them as equal.

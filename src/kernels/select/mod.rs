@@ -50,7 +50,9 @@
 mod keys;
 mod radix;
 mod random;
+mod replay;
 mod signed;
+mod stl;
 #[cfg(test)]
 mod tests;
 mod topk;
@@ -155,6 +157,19 @@ fn select_into<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     Ok(Outcome::Written)
 }
 
+/// [`select_into`], with the tied entries that straddle the threshold decided as libtorch's CPU
+/// `topk` decides them ([`replay`]): [`Outcome::TiesStraddle`] only past `u32` positions.
+fn select_exact<F: FloatKey, T: MaskElem, const LARGEST: bool>(
+    parts: &[Part<'_, F, T>],
+    outs: &mut [&mut [T]],
+    k_of: impl Fn(u64) -> Result<u64>,
+) -> Result<Outcome> {
+    match select_into::<F, T, LARGEST>(parts, outs, &k_of)? {
+        Outcome::Written => Ok(Outcome::Written),
+        Outcome::TiesStraddle => replay::select_like_topk::<F, T, LARGEST>(parts, outs, k_of),
+    }
+}
+
 /// The mask a selection starts from: a tensor, or ones (a parameter's first pruning: PyTorch's
 /// `ones_like(param)`, never built here).
 #[derive(Clone, Copy)]
@@ -244,7 +259,7 @@ fn prune_mask_into<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     let run = |values: &[F], keep: Keep<'_, T>, out: &mut Tensor| {
         with_slice_mut::<T, _>(out, |o| {
             let parts = [Part { values, keep }];
-            select_into::<F, T, LARGEST>(&parts, &mut [o], |_| Ok(k))
+            select_exact::<F, T, LARGEST>(&parts, &mut [o], |_| Ok(k))
         })
     };
     let done = with_slice::<F, _>(scores, |values| match default {
@@ -327,7 +342,7 @@ pub(crate) fn select_global_smallest(parts: &[GlobalPart], amount: Amount) -> Re
                         Part { values, keep }
                     })
                     .collect();
-                select_into::<f32, f32, false>(&views, outs, k_of)
+                select_exact::<f32, f32, false>(&views, outs, k_of)
             })
         })
     });

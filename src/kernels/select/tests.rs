@@ -238,9 +238,10 @@ fn ties_and_misleading_samples_fall_back_to_the_exact_result() {
 }
 
 /// A large tensor half of whose entries are exactly zero (`-0.0` for some): pruning more than
-/// the zeros takes the fast path, pruning fewer leaves the choice among them to `topk`.
+/// the zeros is decided by the selection alone, pruning fewer straddles the zeros and is
+/// replayed as libtorch's `topk` ([`super::replay`]); both give `topk`'s mask.
 #[test]
-fn prune_mask_takes_the_fast_path_unless_ties_straddle() {
+fn prune_mask_gives_topks_mask_with_and_without_straddling_ties() {
     let n = 48_000usize;
     let values: Vec<f32> = weights(n, 7)
         .iter()
@@ -251,24 +252,20 @@ fn prune_mask_takes_the_fast_path_unless_ties_straddle() {
             _ => w + 1.0,
         })
         .collect();
-    let scores = Tensor::from_slice(&values).reshape([240, 200]);
     let ones = MaskDefault::Ones(Kind::Float, Device::Cpu);
-    let order = Order::SmallestMagnitude;
-    for k in [n / 2, n / 2 + 1, 3 * n / 4] {
-        let mask = prune_mask(&scores, k as i64, order, ones).unwrap().expect("fast path");
-        let (_, idx) = scores.abs().reshape([-1]).topk(k as i64, 0, false, true);
-        let expected = scores.ones_like();
-        let _ = expected.view([-1]).index_fill_(0, &idx, 0);
-        assert!(mask.equal(&expected), "k = {k}");
+    let magnitudes = Tensor::from_slice(&values).reshape([240, 200]);
+    let draws = magnitudes.abs();
+    for (scores, order, largest) in
+        [(&magnitudes, Order::SmallestMagnitude, false), (&draws, Order::LargestValue, true)]
+    {
+        for k in [1, n / 4, n / 2 - 1, n / 2, n / 2 + 1, 3 * n / 4] {
+            let mask = prune_mask(scores, k as i64, order, ones).unwrap().expect("fast path");
+            let (_, idx) = scores.abs().reshape([-1]).topk(k as i64, 0, largest, true);
+            let expected = scores.ones_like();
+            let _ = expected.view([-1]).index_fill_(0, &idx, 0);
+            assert!(mask.equal(&expected), "k = {k}, {order:?}");
+        }
     }
-    for k in [1, n / 4, n / 2 - 1] {
-        assert!(prune_mask(&scores, k as i64, order, ones).unwrap().is_none(), "k = {k}");
-    }
-    // The same for the largest values (random draws).
-    let draws = Tensor::from_slice(&values).abs().reshape([240, 200]);
-    let order = Order::LargestValue;
-    assert!(prune_mask(&draws, n as i64 / 2, order, ones).unwrap().is_some());
-    assert!(prune_mask(&draws, n as i64 / 2 + 1, order, ones).unwrap().is_none());
 }
 
 #[test]
