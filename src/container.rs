@@ -217,8 +217,8 @@ pub(crate) fn combine_masks(
     match method.pruning_type() {
         PruningType::Unstructured => {
             // Magnitude pruning of large CPU tensors: select among the available entries in
-            // place (no `masked_select` / `masked_scatter_` round trip); same result. Where
-            // tied scores straddle the threshold it declines and `topk` runs on the slice below.
+            // place (no `masked_select` / `masked_scatter_` round trip); same result, straddling
+            // ties included (decided as `topk` on the slice would decide them).
             if let Some(amount) = method.magnitude_amount().map(|a| a.into_inner()) {
                 if let Some(new_mask) = select::masked_smallest(t, mask, amount)? {
                     return Ok(new_mask);

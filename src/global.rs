@@ -103,7 +103,8 @@ pub(crate) fn scores_for<'a>(
 /// PyTorch's global step for every parameter: its current mask, in the scores' kind, with the
 /// entries `method` selects across all parameters zeroed. Magnitude methods on CPU `f32`
 /// tensors select with per-tensor histograms (`crate::kernels::select`), reading the tensors in place
-/// (where tied scores straddle the threshold, `topk` on PyTorch's concatenation decides);
+/// (where tied scores straddle the threshold, a replay of `topk` on PyTorch's concatenation
+/// decides);
 /// anything else runs PyTorch's algorithm on the concatenated tensors.
 pub(crate) fn global_masks(
     params: &[GlobalParam<'_>],

@@ -74,9 +74,10 @@
 //! On large CPU tensors (32768 entries or more) the `k` entries to prune are found in linear
 //! time instead of by `topk`'s sort, with the same result: where tied scores straddle the
 //! threshold (only some of the tied entries are to go, as after prune, `remove`, prune, when
-//! every zeroed entry ties at 0), the tensor PyTorch would call `topk` on (the tensor, a
-//! container's still-unpruned slice, or global pruning's concatenation) goes to libtorch's
-//! `topk`, so ties resolve exactly as in PyTorch. [`RandomUnstructured`] draws `rand_like` as
+//! every zeroed entry ties at 0), the selection libtorch's CPU `topk` runs on what PyTorch calls
+//! it on (the tensor, a container's still-unpruned slice, or global pruning's concatenation) is
+//! replayed step for step (libstdc++'s `nth_element` or heap selection), so ties resolve exactly
+//! as in PyTorch, without `topk`'s copies and sort. [`RandomUnstructured`] draws `rand_like` as
 //! PyTorch does at every size; [`RandomUnstructured::with_hashed_draws`] gives up PyTorch's
 //! seeded masks for speed on large CPU tensors (keys hashed from entry indices: uniform, exact
 //! and reproducible under `tch::manual_seed`).

@@ -3,7 +3,7 @@
 //!
 //! * [`select`]: linear-time selection of the `k` smallest magnitudes or largest draws (sampled
 //!   window and radix passes, hashed random draws, global selection across tensors, and the
-//!   hand-off to libtorch's `topk` where ties straddle the threshold);
+//!   replay of libtorch's CPU `topk` where ties straddle the threshold);
 //! * [`channels`]: channel norms, channel masks and alive channels of structured pruning;
 //! * [`masks`]: mask compaction and the one-pass product of `CustomFromMask`.
 //!

@@ -14,7 +14,8 @@ use crate::kernels::select::{fast_path_applies, prune_mask, zero_by_topk, MaskDe
 /// Exactly `k` entries are zeroed even when magnitudes tie (selection by count, not by
 /// threshold); which tied entries go is decided by libtorch's `topk`, as in PyTorch, so masks
 /// are bit-identical to PyTorch's on the same backend, at every size (large CPU tensors are
-/// selected in linear time, and handed to `topk` when tied entries straddle the threshold).
+/// selected in linear time, tied entries that straddle the threshold by a replay of libtorch's
+/// CPU `topk` selection).
 /// NaN counts as the largest magnitude.
 ///
 /// ```
@@ -134,7 +135,7 @@ mod tests {
             .sin()
             .reshape([300, 200]);
         let method = L1Unstructured::new(0.3).unwrap();
-        // The same values rounded to 9 levels: ties straddle the threshold, `topk` decides.
+        // The same values rounded to 9 levels: ties straddle the threshold, `topk`'s replay decides.
         let tied = (&importance * 4.0).round();
         for importance in [&importance, &tied] {
             for kind in [Kind::Float, Kind::Double, Kind::Int64, Kind::Uint8] {

@@ -112,6 +112,7 @@ impl FloatKey for f32 {
         }
     }
 
+    #[inline(always)]
     fn is_nan_key<const LARGEST: bool>(key: u32) -> bool {
         let magnitude = if LARGEST { 0x7FFF_FFFF - key } else { key };
         magnitude > f32::INFINITY.to_bits()
@@ -130,6 +131,7 @@ impl FloatKey for f64 {
         }
     }
 
+    #[inline(always)]
     fn is_nan_key<const LARGEST: bool>(key: u64) -> bool {
         let magnitude = if LARGEST { 0x7FFF_FFFF_FFFF_FFFF - key } else { key };
         magnitude > f64::INFINITY.to_bits()

@@ -32,16 +32,18 @@
 //! the `k` (the usual case: no ties, or ties below the threshold), the selected set is the only
 //! one `topk` can return, and it is written here. Where tied entries straddle the threshold
 //! (fewer than `k` keys below it, more than `k` up to it) only some of them are selected, and
-//! which ones is libtorch `topk`'s implementation detail (it changes with size). The selection
-//! then reports [`Outcome::TiesStraddle`] and libtorch's `topk` runs on exactly the tensor
-//! PyTorch calls it on ([`topk`]: the tensor itself, the container's slice `t[mask == 1]`, or
-//! global pruning's concatenation), so masks equal PyTorch's bit for bit. This is common: after
-//! prune, `remove`, prune, every zeroed entry ties at 0; and tensors of tens of millions of
-//! initialised or trained weights often hold two equal values at the threshold. Those calls
-//! cost one selection pass plus `topk` (unsorted: still about half of PyTorch's sorted call).
-//! `-0.0` and `0.0` share a key; NaNs, whose keys differ by payload but which `topk` compares
-//! as equal, count as straddling whenever the threshold falls among them and some entry stays
-//! unselected.
+//! which ones is the order libtorch's CPU `topk` leaves them in. That order is replayed
+//! ([`replay`]): the competing entries, in the order PyTorch hands them to `topk` (the tensor,
+//! the container's slice `t[mask == 1]`, or global pruning's concatenation), go through
+//! libstdc++'s `nth_element` or heap selection exactly as libtorch runs them ([`stl`]), as
+//! 8-byte (key, position) pairs, so masks equal PyTorch's bit for bit. This is common: after
+//! prune, `remove`, prune, every zeroed entry ties at 0, and freshly initialised weights
+//! (2^24 distinct uniform values) of a few million entries often hold two equal values at the
+//! threshold. Such calls cost one selection pass plus the replay: linear time with a larger
+//! constant (an introselect over the pairs), still faster than `topk` without its sort, which
+//! PyTorch also pays. `-0.0` and `0.0` share a key; NaNs, whose keys differ by payload, are one
+//! key to the replay, as to `topk`'s comparator. libtorch's `topk` itself ([`topk`]) runs only
+//! where the fast path does not apply, or past `u32::MAX + 1` competing entries.
 //!
 //! The fast path runs on CPU tensors of kind `f32` or `f64` with at least
 //! [`FAST_PATH_MIN_NUMEL`] entries whose mask is `f32`, `f64`, `i64`, `i32` or `u8`; anything
@@ -200,8 +202,8 @@ pub(crate) fn fast_path_applies(t: &Tensor, default: MaskDefault<'_>) -> bool {
 
 /// The mask that zeroes the `k` entries of `scores` selected by `order` on top of `default`
 /// (the result has `scores`' shape, which a default tensor has too, and the default's kind),
-/// or `None` when the fast path does not apply or ties straddle the threshold: the caller then
-/// runs libtorch's `topk` on `scores`, as PyTorch.
+/// with straddling ties decided as libtorch's `topk` decides them ([`replay`]), or `None` when
+/// the fast path does not apply: the caller then runs libtorch's `topk` on `scores`, as PyTorch.
 pub(crate) fn prune_mask(
     scores: &Tensor,
     k: i64,
@@ -292,8 +294,8 @@ pub(crate) fn global_fast_path_applies(parts: &[GlobalPart]) -> bool {
 }
 
 /// PyTorch's container step for magnitude pruning (`amount` of the entries of `t` whose `mask`
-/// is exactly 1, smallest `|t|` first): the new mask in `t`'s kind, computed in place (by
-/// `topk` on the slice `t[mask == 1]` where tied scores straddle the threshold), or `None` when
+/// is exactly 1, smallest `|t|` first): the new mask in `t`'s kind, computed in place (straddling
+/// ties decided as `topk` on the slice `t[mask == 1]` decides them), or `None` when
 /// the fast path does not apply (CPU `f32` scores and mask, large enough).
 pub(crate) fn masked_smallest(t: &Tensor, mask: &Tensor, amount: Amount) -> Result<Option<Tensor>> {
     let parts = [GlobalPart { scores: t.shallow_clone(), mask: Some(mask.shallow_clone()) }];
@@ -306,8 +308,9 @@ pub(crate) fn masked_smallest(t: &Tensor, mask: &Tensor, amount: Amount) -> Resu
 /// PyTorch's global L1 step without the concatenation: selects the `k` available entries of
 /// smallest magnitude across all parts and returns, per part, its mask in `f32` with the
 /// selected entries zeroed (ones where the part had no mask). The tensors are read in place;
-/// the extra memory is the output masks. Where tied scores straddle the threshold, PyTorch's
-/// algorithm runs instead: `topk` on the concatenation ([`topk::global_smallest_by_topk`]).
+/// the extra memory is the output masks. Where tied scores straddle the threshold, the replay
+/// of `topk` on PyTorch's concatenation decides ([`replay`]; past `u32::MAX + 1` entries,
+/// libtorch's `topk` itself: [`topk::global_smallest_by_topk`]).
 pub(crate) fn select_global_smallest(parts: &[GlobalPart], amount: Amount) -> Result<Vec<Tensor>> {
     let parts: Vec<GlobalPart> = parts
         .iter()

@@ -1,8 +1,9 @@
 //! The exact selection, for when the sampled window misses ([`super::window`]): radix selection
 //! of the threshold key, one histogram pass per 16-bit digit of the key (two for `f32`, four
 //! for `f64`), then a write pass. Used far less often than the window, and never to decide which
-//! of several tied entries go: where the tied entries straddle the threshold it reports so, and
-//! libtorch's `topk` decides ([`super::Outcome::TiesStraddle`]).
+//! of several tied entries go: where the tied entries straddle the threshold it reports so
+//! ([`super::Outcome::TiesStraddle`]), and the replay of libtorch's `topk` decides
+//! ([`super::replay`]).
 
 use super::keys::{FloatKey, Key, MaskElem};
 use super::{straddles, Keep, Part};

@@ -1,7 +1,6 @@
 //! libtorch's `topk` route, exactly as PyTorch runs it: for tensors the linear-time selection
-//! does not take (small, other kinds, other devices) and for those where tied scores straddle
-//! the threshold ([`super::Outcome::TiesStraddle`]), so that the same tied entries go as in
-//! PyTorch.
+//! does not take (small, other kinds, other devices), and for straddling ties over more
+//! entries than the replay's 32-bit positions hold ([`super::Outcome::TiesStraddle`]).
 //!
 //! PyTorch calls `topk(..., sorted=True)` and uses only the set of indices. On the CPU the
 //! set does not depend on `sorted`: libtorch's CPU kernel (`topk_impl_loop`) selects with a
