@@ -159,16 +159,25 @@ fn select_into<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     Ok(Outcome::Written)
 }
 
+/// Whether libtorch's CPU `topk` runs libstdc++'s algorithms, which [`replay`] reproduces: its
+/// Linux builds (the PyPI wheels, the libtorch archives) are compiled against libstdc++. Other
+/// systems' builds use libc++ or Microsoft's library, whose `nth_element` leaves ties in
+/// another order; there straddling ties go to libtorch's `topk` itself ([`topk`]).
+const REPLAY_IS_LIBTORCHS: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
+
 /// [`select_into`], with the tied entries that straddle the threshold decided as libtorch's CPU
-/// `topk` decides them ([`replay`]): [`Outcome::TiesStraddle`] only past `u32` positions.
+/// `topk` decides them ([`replay`]): [`Outcome::TiesStraddle`] only past `u32` positions, or
+/// where libtorch does not use libstdc++ ([`REPLAY_IS_LIBTORCHS`]).
 fn select_exact<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     parts: &[Part<'_, F, T>],
     outs: &mut [&mut [T]],
     k_of: impl Fn(u64) -> Result<u64>,
 ) -> Result<Outcome> {
     match select_into::<F, T, LARGEST>(parts, outs, &k_of)? {
-        Outcome::Written => Ok(Outcome::Written),
-        Outcome::TiesStraddle => replay::select_like_topk::<F, T, LARGEST>(parts, outs, k_of),
+        Outcome::TiesStraddle if REPLAY_IS_LIBTORCHS => {
+            replay::select_like_topk::<F, T, LARGEST>(parts, outs, k_of)
+        }
+        outcome => Ok(outcome),
     }
 }
 

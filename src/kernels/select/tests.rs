@@ -259,7 +259,11 @@ fn prune_mask_gives_topks_mask_with_and_without_straddling_ties() {
         [(&magnitudes, Order::SmallestMagnitude, false), (&draws, Order::LargestValue, true)]
     {
         for k in [1, n / 4, n / 2 - 1, n / 2, n / 2 + 1, 3 * n / 4] {
-            let mask = prune_mask(scores, k as i64, order, ones).unwrap().expect("fast path");
+            let Some(mask) = prune_mask(scores, k as i64, order, ones).unwrap() else {
+                // Straddling ties go to libtorch's `topk` where it does not run libstdc++.
+                assert!(!REPLAY_IS_LIBTORCHS, "k = {k}, {order:?}");
+                continue;
+            };
             let (_, idx) = scores.abs().reshape([-1]).topk(k as i64, 0, largest, true);
             let expected = scores.ones_like();
             let _ = expected.view([-1]).index_fill_(0, &idx, 0);
