@@ -36,7 +36,8 @@ fn canonical<F: FloatKey, const LARGEST: bool>(key: F::K) -> F::K {
 /// Selects the `k = k_of(available)` competing entries across `parts` that libtorch's CPU
 /// `topk` selects on PyTorch's input, and writes each part's mask into the matching `outs`
 /// slice (selected entries 0, the others what their [`Keep`] says). Reports
-/// [`Outcome::TiesStraddle`] only when the entries do not fit 32-bit positions.
+/// [`Outcome::TiesStraddle`] only when the entries do not fit 32-bit positions or the memory
+/// for the pairs cannot be had (then libtorch's `topk` runs instead).
 pub(super) fn select_like_topk<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     parts: &[Part<'_, F, T>],
     outs: &mut [&mut [T]],
@@ -67,7 +68,10 @@ pub(super) fn select_like_topk<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     let (threshold, tied) = if (k as u64) * 64 <= available as u64 {
         // The heap of the first `k`, then every later entry offered in order: the other
         // `n - k` entries need not be stored.
-        let mut heap = Vec::with_capacity(k);
+        let mut heap = Vec::new();
+        if heap.try_reserve_exact(k).is_err() {
+            return Ok(Outcome::TiesStraddle);
+        }
         for_each_competing::<F, T, LARGEST>(parts, 0, |x| {
             if heap.len() < k {
                 heap.push(x);
@@ -82,7 +86,11 @@ pub(super) fn select_like_topk<F: FloatKey, T: MaskElem, const LARGEST: bool>(
         let threshold = F::K::key_of(&heap[0]);
         (threshold, positions_at::<F>(&heap, threshold))
     } else {
-        let mut packed = Vec::with_capacity(available);
+        let mut packed = Vec::new();
+        if packed.try_reserve_exact(available).is_err() {
+            // Out of memory for the pairs: libtorch's `topk` reports it (or copes) instead.
+            return Ok(Outcome::TiesStraddle);
+        }
         pack_competing::<F, T, LARGEST>(parts, &mut packed);
         nth_element(&mut packed, k - 1, less);
         // `nth_element` leaves the `k`-th smallest at `k - 1`, no larger key before it.
