@@ -13,6 +13,7 @@
 
 pub(crate) mod bitmask;
 pub(crate) mod csr;
+mod rows;
 
 use std::collections::BTreeMap;
 use std::path::Path;
