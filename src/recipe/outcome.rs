@@ -1,14 +1,16 @@
-//! [`RecipeOutcome`] and [`StepOutcome`]: what [`PruningRecipe::apply`](super::PruningRecipe::apply)
-//! did, and the [`GradualPruner`]s of its scheduled steps.
+//! [`RecipeOutcome`] and [`StepOutcome`]: what
+//! [`PruningRecipe::apply`](super::PruningRecipe::apply) did, and the [`GradualPruner`]s of its
+//! scheduled steps.
 
 use serde::{Deserialize, Serialize};
 
 use crate::report::SparsityReport;
 use crate::schedule::GradualPruner;
 
-/// What [`PruningRecipe::apply`] did: the parameters each step pruned (or, for a step with a
-/// `schedule`, will prune), the sparsity of every parameter the recipe selected afterwards, and
-/// one [`GradualPruner`] per scheduled step, for the training loop to drive.
+/// What [`PruningRecipe::apply`](crate::PruningRecipe::apply) did: the parameters each step
+/// pruned (or, for a step with a `schedule`, will prune), the sparsity of every parameter the
+/// recipe selected afterwards, and one [`GradualPruner`] per scheduled step, for the training
+/// loop to drive.
 ///
 /// ```
 /// use tch::{nn, Device};
