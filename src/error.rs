@@ -1,4 +1,9 @@
-//! The crate's one error type.
+//! The crate's one error type, [`PruneError`], and [`Result`].
+//!
+//! One enum, so one file: its variants (amounts and arguments, parameters and slots, recipes
+//! and schedules, reports, coupling groups and shrinking) cannot be spread over files without
+//! changing their public paths, and the file is almost all their documentation. The offline tools have their own
+//! [`OfflineError`](crate::offline::OfflineError).
 
 use tch::{Kind, TchError};
 

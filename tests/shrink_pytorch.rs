@@ -3,16 +3,18 @@
 //! `scripts/shrink_parity.py`, which builds the PyTorch model from the manifest's widths, loads
 //! the checkpoint strictly and checks that it computes the Rust model's output.
 //!
-//! Run with the python of `$TCH_PRUNE_PYTHON` (set by `scripts/env.sh`; `python3` otherwise).
+//! Run with the python of `$TCH_PRUNE_PYTHON` (set by `scripts/env.sh`; `python3` otherwise),
+//! through `tests/common/python.rs`.
 //! The test never skips: without a python that imports torch and safetensors it fails and says
 //! why.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
 use tch::nn::{self, Module, VarStore};
 use tch::{Device, Kind, Tensor};
 use tch_prune::{presets, prunable, ChannelPruning, Coupling, Shrink};
+
+use common::python::{run_script, TempDir};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -84,16 +86,6 @@ fn coupling() -> Coupling {
     .expect("a valid coupling")
 }
 
-fn temp_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("tch-prune-shrink-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create a temp dir");
-    dir
-}
-
 #[test]
 fn a_shrunk_model_loads_into_pytorch_built_from_the_manifest_and_computes_the_same() -> TestResult {
     tch::manual_seed(11);
@@ -117,7 +109,7 @@ fn a_shrunk_model_loads_into_pytorch_built_from_the_manifest_and_computes_the_sa
     )?;
     assert!(report.params_after() < report.params_before());
 
-    let dir = temp_dir();
+    let dir = TempDir::new("shrink");
     vs.save(dir.join("model.safetensors"))?;
     report.manifest().write_json(dir.join("manifest.json"))?;
     let input = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
@@ -127,15 +119,8 @@ fn a_shrunk_model_loads_into_pytorch_built_from_the_manifest_and_computes_the_sa
         dir.join("io.safetensors"),
     )?;
 
-    let python = std::env::var("TCH_PRUNE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join("shrink_parity.py");
-    let out = Command::new(&python).arg(&script).arg(&dir).output().unwrap_or_else(|e| {
-        panic!("cannot run {python:?} ({e}); run the tests through scripts/env.sh, which sets TCH_PRUNE_PYTHON")
-    });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(out.status.success(), "{script:?} failed ({}):\n{stdout}\n{stderr}", out.status);
+    // run_script panics (the test fails) with the script's output when it fails.
+    let stdout = run_script("shrink_parity.py", &[dir.arg()]);
     assert!(stdout.starts_with("max_abs_diff"), "{stdout}");
     Ok(())
 }

@@ -2,14 +2,14 @@
 //! `VarStore` with `tch::TrainableCModule::load`, pruned with [`HardMask`], trained with
 //! [`MaskedOptimizer`], saved with `TrainableCModule::save`, and loaded back in Python.
 //!
-//! `scripts/torchscript_roundtrip.py` (run with `$TCH_PRUNE_PYTHON`, else `python3`) traces
+//! `scripts/torchscript_roundtrip.py` (run with `$TCH_PRUNE_PYTHON`, else `python3`, through
+//! `tests/common/python.rs`) traces
 //! `Conv2d(1, 4, 3) -> ReLU -> flatten -> Linear(144, 3)` and, after the Rust side, checks with
 //! `torch.jit.load` that the pruned entries (at the positions of the masks Rust wrote to a
 //! safetensors file) are exactly zero and that the module's forward equals Rust's within 1e-5.
 //! If the script cannot run, the test fails (never skips).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Reduction, Tensor, TrainableCModule};
@@ -18,65 +18,20 @@ use tch_prune::{
     SparsityReport,
 };
 
-/// A scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tch_prune_{tag}_{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create the scratch directory");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs `torchscript_roundtrip.py` with `args` and returns its stdout; panics with its output
-/// when python cannot be started or the script fails.
-fn run_script(args: &[&str]) -> String {
-    let python = std::env::var("TCH_PRUNE_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/torchscript_roundtrip.py");
-    let output = Command::new(&python).arg(&script).args(args).output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {python:?} ({e}). This test needs a python with torch and safetensors: \
-             run it through scripts/env.sh, which sets TCH_PRUNE_PYTHON"
-        )
-    });
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        let hint = if output.status.code() == Some(2) {
-            "\n(torch or safetensors does not import: run the test through scripts/env.sh, which \
-             sets TCH_PRUNE_PYTHON to its virtualenv's python)"
-        } else {
-            ""
-        };
-        panic!(
-            "{python} {} {} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}{hint}",
-            script.display(),
-            args.join(" "),
-            output.status
-        );
-    }
-    stdout
-}
+use common::python::{run_script, TempDir};
 
 #[test]
 fn traced_module_pruned_trained_and_saved_in_rust_loads_in_pytorch() {
     let dir = TempDir::new("torchscript");
-    let dir_arg = dir.0.to_str().expect("utf-8 temp path");
-    let names = run_script(&["trace", dir_arg]);
+    let dir_arg = dir.arg();
+    let names = run_script("torchscript_roundtrip.py", &["trace", dir_arg]);
     assert_eq!(
         names.split_whitespace().collect::<Vec<_>>(),
         ["conv.weight", "conv.bias", "fc.weight", "fc.bias"]
     );
 
     let vs = VarStore::new(Device::Cpu);
-    let mut module = TrainableCModule::load(dir.0.join("traced.pt"), vs.root()).unwrap();
+    let mut module = TrainableCModule::load(dir.join("traced.pt"), vs.root()).unwrap();
     // `TrainableCModule::load` names the variables after the parameters, `.` replaced by `_`.
     let mut var_names: Vec<String> = vs.variables().into_keys().collect();
     var_names.sort();
@@ -104,17 +59,17 @@ fn traced_module_pruned_trained_and_saved_in_rust_loads_in_pytorch() {
     module.set_eval();
     let input = Tensor::randn([3, 1, 8, 8], (Kind::Float, Device::Cpu));
     let output = tch::no_grad(|| module.forward_ts(&[&input])).unwrap();
-    module.save(dir.0.join("trained.pt")).unwrap();
+    module.save(dir.join("trained.pt")).unwrap();
     let masks = opt.into_parts().1;
     let pairs: Vec<(&str, &Tensor)> = masks.masks().collect();
-    Tensor::write_safetensors(&pairs, dir.0.join("masks.safetensors")).unwrap();
+    Tensor::write_safetensors(&pairs, dir.join("masks.safetensors")).unwrap();
     Tensor::write_safetensors(
         &[("input", &input), ("output", &output)],
-        dir.0.join("io.safetensors"),
+        dir.join("io.safetensors"),
     )
     .unwrap();
 
-    let report = run_script(&["check", dir_arg]);
+    let report = run_script("torchscript_roundtrip.py", &["check", dir_arg]);
     assert!(report.contains("forward matches"), "unexpected report: {report}");
     eprintln!("{report}");
 }
@@ -122,10 +77,10 @@ fn traced_module_pruned_trained_and_saved_in_rust_loads_in_pytorch() {
 #[test]
 fn traced_module_gets_schedules_recipes_and_reports_in_hard_mask_mode() {
     let dir = TempDir::new("torchscript_schedule");
-    let dir_arg = dir.0.to_str().expect("utf-8 temp path");
-    run_script(&["trace", dir_arg]);
+    let dir_arg = dir.arg();
+    run_script("torchscript_roundtrip.py", &["trace", dir_arg]);
     let vs = VarStore::new(Device::Cpu);
-    let module = TrainableCModule::load(dir.0.join("traced.pt"), vs.root()).unwrap();
+    let module = TrainableCModule::load(dir.join("traced.pt"), vs.root()).unwrap();
     let mut masks = HardMask::new(&vs);
 
     // A global schedule over both weights: 30 % at step 10, 60 % at step 20.

@@ -1,6 +1,7 @@
 //! Training a pruned model with tch's optimizers follows PyTorch's trajectory step by step.
 //!
-//! `scripts/training_reference.py` (run here with `$TCH_PRUNE_PYTHON`, else `python3`) trains
+//! `scripts/training_reference.py` (run with `$TCH_PRUNE_PYTHON`, else `python3`, through
+//! `tests/common/python.rs`) trains
 //! `Linear(8, 16) -> ReLU -> Linear(16, 4)` with the real `torch.nn.utils.prune` and writes the
 //! initial state, the masks, and the parameters and loss after every step. These tests start
 //! from the same state, build the optimizer before pruning (as the script does), prune with
@@ -16,14 +17,17 @@
 //!
 //! The script's docstring lists the scenarios. If it cannot run, the tests fail (never skip).
 
-use std::collections::HashMap;
+mod common;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use tch::nn::{self, Module, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
 use tch_prune::{prunable, PrunedModel, Pruner};
+
+use common::python::{read_safetensors, run_script};
 
 /// Steps per scenario; the script's `STEPS`.
 const STEPS: usize = 10;
@@ -83,16 +87,13 @@ impl Scenario {
 }
 
 /// The script's output, by key.
-struct Reference(HashMap<String, Tensor>);
+struct Reference(BTreeMap<String, Tensor>);
 
 impl Reference {
     /// Runs the script once per test binary and loads its output.
     fn load() -> Self {
         static PATH: OnceLock<PathBuf> = OnceLock::new();
-        let path = PATH.get_or_init(run_reference_script);
-        let tensors = Tensor::read_safetensors(path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        Self(tensors.into_iter().collect())
+        Self(read_safetensors(PATH.get_or_init(run_reference_script)))
     }
 
     #[track_caller]
@@ -105,24 +106,9 @@ impl Reference {
 /// output path. Panics (the test fails) with what went wrong when Python or its packages are
 /// missing.
 fn run_reference_script() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/training_reference.py");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("training_reference.safetensors");
-    let python = std::env::var("TCH_PRUNE_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let hint = "this test needs a Python with torch and safetensors: run it through \
-                scripts/env.sh, or set TCH_PRUNE_PYTHON to such an interpreter";
-    let output = Command::new(&python)
-        .arg(&script)
-        .arg(&out)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `{python}`: {e}; {hint}"));
-    assert!(
-        output.status.success(),
-        "`{python} {}` failed ({}); {hint}\nstdout:\n{}\nstderr:\n{}",
-        script.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
+    let arg = out.to_str().expect("utf-8 target path");
+    run_script("training_reference.py", &[arg]);
     out
 }
 

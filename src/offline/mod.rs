@@ -68,6 +68,7 @@ mod progress;
 mod prune;
 mod report;
 mod rules;
+mod shard;
 mod stream;
 mod threshold;
 mod wanda;

@@ -3,23 +3,23 @@
 //! The threshold passes read the selected tensors (one pass for bf16/f16 global or per-tensor
 //! magnitude, two for f32, none for N:M, per-row, Wanda and random rules), then one pass reads
 //! every tensor again and writes the output. Compressed formats add a counting pass over the
-//! selected tensors, which sizes every part before the header is written.
+//! selected tensors, which sizes every part before the header is written. The shard writers
+//! are in `shard.rs` (dense) and `formats/` (compressed).
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::checkpoint::{Checkpoint, INDEX_NAME};
-use super::dtype::Float;
 use super::error::{io_error, OfflineError, OfflineResult};
 use super::formats::{write_compressed_shard, Format};
-use super::header::{encode_header, TensorInfo};
+use super::header::TensorInfo;
 use super::plan::{check_method, resolve, OfflineMethod, Selection, Target};
 use super::progress::Progress;
-use super::rules::{prepare_rules, prune_window, Rule, Scratch};
-use super::stream::{for_each_window, Files, DEFAULT_WINDOW_BYTES};
+use super::rules::{prepare_rules, Rule, Scratch};
+use super::shard::{write_dense_shard, Ctx, PlanEntry};
+use super::stream::{Files, DEFAULT_WINDOW_BYTES};
 use super::threshold::CutState;
 use super::write::{output_layout, Staged};
 
@@ -320,91 +320,3 @@ fn run(
 
 /// A rule that prunes nothing (compression without pruning).
 static NO_RULE: Rule = Rule::Cut { cut: None, space: super::dtype::KeySpace::F32, global: false };
-
-/// One tensor of a shard being written: its entry and, if selected, its rule and dtype.
-pub(crate) type PlanEntry<'a> = (&'a TensorInfo, Option<(&'a Rule, Float)>, Option<usize>);
-
-/// What a shard writer wrote: the tensor names and the bytes of tensor data.
-pub(crate) struct ShardOut {
-    pub(crate) names: Vec<String>,
-    pub(crate) data_bytes: u64,
-}
-
-/// What the shard writers share.
-pub(crate) struct Ctx<'a> {
-    pub(crate) files: &'a Files,
-    pub(crate) window: usize,
-    /// The global cut's states: [0] for counting passes, [1] for the writing pass.
-    pub(crate) global: [CutState; 2],
-    pub(crate) scratch: Scratch,
-    pub(crate) buf: Vec<u8>,
-    pub(crate) progress: &'a dyn Progress,
-}
-
-impl Ctx<'_> {
-    /// Streams `info`'s data, pruned by `rule` when given, window by window into `sink`; pass
-    /// 0 is a counting pass, 1 the writing pass (each keeps its own global tie counter).
-    pub(crate) fn stream(
-        &mut self,
-        shard: usize,
-        info: &TensorInfo,
-        rule: Option<(&Rule, Float)>,
-        pass: usize,
-        mut sink: impl FnMut(u64, &[u8]) -> OfflineResult<()>,
-    ) -> OfflineResult<u64> {
-        let (file, path) = &self.files.files[shard];
-        let Some((rule, float)) = rule else {
-            return for_each_window(file, path, info, 1, 1, self.window, |first, bytes| {
-                sink(first, bytes)
-            })
-            .map(|_| 0);
-        };
-        let size = float.size();
-        let mut own = rule.fresh_state();
-        let mut pruned = 0;
-        let (global, scratch, buf) = (&mut self.global[pass], &mut self.scratch, &mut self.buf);
-        for_each_window(
-            file,
-            path,
-            info,
-            size,
-            rule.align() * size,
-            self.window,
-            |first, bytes| {
-                let state = if rule.is_global() { &mut *global } else { &mut own };
-                pruned += prune_window(rule, float, first, bytes, buf, state, scratch);
-                sink(first, buf)
-            },
-        )?;
-        Ok(pruned)
-    }
-}
-
-/// Writes one dense shard: the input's header with the settings added to the metadata, then
-/// every tensor, pruned or copied. Returns the tensor names written.
-fn write_dense_shard(
-    staged: &mut Staged,
-    target: &Path,
-    shard: usize,
-    plan: &[PlanEntry<'_>],
-    metadata: &BTreeMap<String, String>,
-    ctx: &mut Ctx<'_>,
-    pruned: &mut [u64],
-) -> OfflineResult<ShardOut> {
-    let layout: Vec<_> =
-        plan.iter().map(|(i, _, _)| (i.name.clone(), i.dtype, i.shape.clone(), i.len)).collect();
-    let header = encode_header(&layout, metadata)?;
-    let file = staged.create(target)?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    w.write_all(&header).map_err(io_error("write", target))?;
-    for (k, (info, rule, _)) in plan.iter().enumerate() {
-        let progress = ctx.progress;
-        pruned[k] = ctx.stream(shard, info, *rule, 1, |_, bytes| {
-            progress.advance(bytes.len() as u64);
-            w.write_all(bytes).map_err(io_error("write", target))
-        })?;
-    }
-    w.flush().map_err(io_error("write", target))?;
-    let names = plan.iter().map(|(i, _, _)| i.name.clone()).collect();
-    Ok(ShardOut { names, data_bytes: plan.iter().map(|(i, _, _)| i.len).sum() })
-}

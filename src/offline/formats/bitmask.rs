@@ -5,34 +5,22 @@ use std::io::Read;
 
 use super::super::error::{OfflineError, OfflineResult};
 use super::super::write::RegionWriter;
+use super::rows::{put_empty_rows, Parts, RowWalk};
 use super::Group;
 
 /// Encodes dense bytes, element by element, into the `[values, bitmask, row_offsets]` regions
 /// (or only counts, when no regions are given).
 pub(crate) struct Encoder {
-    size: usize,
-    cols: usize,
-    col: usize,
+    walk: RowWalk,
     byte: u8,
     nnz: u64,
-    values: Vec<u8>,
-    mask: Vec<u8>,
-    offsets: Vec<u8>,
+    parts: Parts,
 }
 
 impl Encoder {
     /// An encoder for rows of `cols` elements of `size` bytes.
     pub(crate) fn new(size: usize, cols: usize) -> Self {
-        Self {
-            size,
-            cols,
-            col: 0,
-            byte: 0,
-            nnz: 0,
-            values: Vec::new(),
-            mask: Vec::new(),
-            offsets: Vec::new(),
-        }
+        Self { walk: RowWalk::new(size, cols), byte: 0, nnz: 0, parts: Parts::default() }
     }
 
     /// Stored values so far.
@@ -47,37 +35,30 @@ impl Encoder {
         regions: Option<&mut [RegionWriter<'_>]>,
     ) -> OfflineResult<()> {
         let write = regions.is_some();
-        for e in bytes.chunks_exact(self.size) {
-            if self.col == 0 && write {
-                self.offsets.extend_from_slice(&(self.nnz as i64).to_le_bytes());
+        let Self { walk, byte, nnz, parts } = self;
+        let cols = walk.cols();
+        walk.walk(bytes, |e, col| {
+            if col == 0 && write {
+                parts.rows.extend_from_slice(&(*nnz as i64).to_le_bytes());
             }
             if e.iter().any(|&b| b != 0) {
-                self.nnz += 1;
-                self.byte |= 1 << (self.col % 8);
+                *nnz += 1;
+                *byte |= 1 << (col % 8);
                 if write {
-                    self.values.extend_from_slice(e);
+                    parts.values.extend_from_slice(e);
                 }
             }
-            self.col += 1;
-            if self.col.is_multiple_of(8) || self.col == self.cols {
+            if (col + 1).is_multiple_of(8) || col + 1 == cols {
                 if write {
-                    self.mask.push(self.byte);
+                    parts.index.push(*byte);
                 }
-                self.byte = 0;
+                *byte = 0;
             }
-            if self.col == self.cols {
-                self.col = 0;
-            }
+        });
+        match regions {
+            Some(r) => parts.flush(r),
+            None => Ok(()),
         }
-        if let Some(r) = regions {
-            r[0].put(&self.values)?;
-            r[1].put(&self.mask)?;
-            r[2].put(&self.offsets)?;
-            self.values.clear();
-            self.mask.clear();
-            self.offsets.clear();
-        }
-        Ok(())
     }
 
     /// Rows of no columns still have their offsets.
@@ -86,12 +67,7 @@ impl Encoder {
         rows: usize,
         regions: &mut [RegionWriter<'_>],
     ) -> OfflineResult<()> {
-        if self.cols == 0 {
-            for _ in 0..rows {
-                regions[2].put(&0i64.to_le_bytes())?;
-            }
-        }
-        Ok(())
+        put_empty_rows(self.walk.cols(), rows, &mut regions[2])
     }
 }
 

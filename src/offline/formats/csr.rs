@@ -6,33 +6,21 @@ use std::io::Read;
 
 use super::super::error::{OfflineError, OfflineResult};
 use super::super::write::RegionWriter;
+use super::rows::{put_empty_rows, Parts, RowWalk};
 use super::Group;
 
 /// Encodes dense bytes into the `[values, gaps, row_ptr]` regions (or only counts).
 pub(crate) struct Encoder {
-    size: usize,
-    cols: usize,
-    col: usize,
+    walk: RowWalk,
     gap: u64,
     stored: u64,
-    values: Vec<u8>,
-    gaps: Vec<u8>,
-    ptr: Vec<u8>,
+    parts: Parts,
 }
 
 impl Encoder {
     /// An encoder for rows of `cols` elements of `size` bytes.
     pub(crate) fn new(size: usize, cols: usize) -> Self {
-        Self {
-            size,
-            cols,
-            col: 0,
-            gap: 0,
-            stored: 0,
-            values: Vec::new(),
-            gaps: Vec::new(),
-            ptr: Vec::new(),
-        }
+        Self { walk: RowWalk::new(size, cols), gap: 0, stored: 0, parts: Parts::default() }
     }
 
     /// Entries stored so far (values and fillers).
@@ -47,45 +35,38 @@ impl Encoder {
         regions: Option<&mut [RegionWriter<'_>]>,
     ) -> OfflineResult<()> {
         let write = regions.is_some();
-        for e in bytes.chunks_exact(self.size) {
-            if self.col == 0 {
+        let Self { walk, gap, stored, parts } = self;
+        let size = walk.size();
+        walk.walk(bytes, |e, col| {
+            if col == 0 {
                 if write {
-                    self.ptr.extend_from_slice(&(self.stored as i64).to_le_bytes());
+                    parts.rows.extend_from_slice(&(*stored as i64).to_le_bytes());
                 }
-                self.gap = 0;
+                *gap = 0;
             }
             if e.iter().any(|&b| b != 0) {
-                while self.gap > 255 {
+                while *gap > 255 {
                     if write {
-                        self.values.extend(std::iter::repeat_n(0u8, self.size));
-                        self.gaps.push(255);
+                        parts.values.extend(std::iter::repeat_n(0u8, size));
+                        parts.index.push(255);
                     }
-                    self.stored += 1;
-                    self.gap -= 256;
+                    *stored += 1;
+                    *gap -= 256;
                 }
                 if write {
-                    self.values.extend_from_slice(e);
-                    self.gaps.push(self.gap as u8);
+                    parts.values.extend_from_slice(e);
+                    parts.index.push(*gap as u8);
                 }
-                self.stored += 1;
-                self.gap = 0;
+                *stored += 1;
+                *gap = 0;
             } else {
-                self.gap += 1;
+                *gap += 1;
             }
-            self.col += 1;
-            if self.col == self.cols {
-                self.col = 0;
-            }
+        });
+        match regions {
+            Some(r) => parts.flush(r),
+            None => Ok(()),
         }
-        if let Some(r) = regions {
-            r[0].put(&self.values)?;
-            r[1].put(&self.gaps)?;
-            r[2].put(&self.ptr)?;
-            self.values.clear();
-            self.gaps.clear();
-            self.ptr.clear();
-        }
-        Ok(())
     }
 
     /// Writes the last row pointer (and those of rows of no columns).
@@ -94,11 +75,7 @@ impl Encoder {
         rows: usize,
         regions: &mut [RegionWriter<'_>],
     ) -> OfflineResult<()> {
-        if self.cols == 0 {
-            for _ in 0..rows {
-                regions[2].put(&0i64.to_le_bytes())?;
-            }
-        }
+        put_empty_rows(self.walk.cols(), rows, &mut regions[2])?;
         regions[2].put(&(self.stored as i64).to_le_bytes())
     }
 }

@@ -13,6 +13,7 @@
 
 pub(crate) mod bitmask;
 pub(crate) mod csr;
+mod rows;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::dtype::Float;
 use super::error::{io_error, OfflineResult};
 use super::header::{encode_header, TensorInfo};
-use super::prune::{Ctx, PlanEntry, ShardOut};
+use super::shard::{Ctx, PlanEntry, ShardOut};
 use super::write::{RegionWriter, Staged};
 
 /// How the output stores the selected tensors.
