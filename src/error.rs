@@ -2,8 +2,8 @@
 //!
 //! One enum, so one file: its variants (amounts and arguments, parameters and slots, recipes
 //! and schedules, reports, coupling groups and shrinking) cannot be spread over files without
-//! changing their public paths, and the file is almost all their documentation. The offline tools have their own
-//! [`OfflineError`](crate::offline::OfflineError).
+//! changing their public paths, and the file is almost all their documentation. The offline
+//! tools have their own [`OfflineError`](crate::offline::OfflineError).
 
 use tch::{Kind, TchError};
 
