@@ -219,8 +219,8 @@ pub(crate) fn combine_masks(
             // Magnitude pruning of large CPU tensors: select among the available entries in
             // place (no `masked_select` / `masked_scatter_` round trip); same result, straddling
             // ties included (decided as `topk` on the slice would decide them).
-            if let Some(amount) = method.magnitude_amount().map(|a| a.into_inner()) {
-                if let Some(new_mask) = select::masked_smallest(t, mask, amount)? {
+            if let Some((amount, ties)) = method.magnitude_amount().map(|a| a.into_inner()) {
+                if let Some(new_mask) = select::masked_smallest(t, mask, amount, ties)? {
                     return Ok(new_mask);
                 }
             }

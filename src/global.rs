@@ -116,7 +116,7 @@ pub(crate) fn global_masks(
             check_same_shape("importance_scores", &p.values.size(), scores)?;
         }
     }
-    if let Some(amount) = method.magnitude_amount().map(|a| a.into_inner()) {
+    if let Some((amount, ties)) = method.magnitude_amount().map(|a| a.into_inner()) {
         // Where the mask is 1, `orig * mask` is `orig` bit for bit, and only those entries
         // compete: the stored values can be ranked directly.
         let parts = params
@@ -131,7 +131,7 @@ pub(crate) fn global_masks(
             })
             .collect::<Result<Vec<_>>>()?;
         if global_fast_path_applies(&parts) {
-            return select_global_smallest(&parts, amount);
+            return select_global_smallest(&parts, amount, ties);
         }
     }
     global_masks_concatenated(params, method)

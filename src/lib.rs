@@ -107,6 +107,7 @@ mod report;
 mod schedule;
 pub mod semi_sparse;
 mod shrink;
+mod tie_break;
 mod var_store;
 
 pub use container::PruningContainer;
@@ -150,6 +151,7 @@ pub use shrink::{
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub use tch;
+pub use tie_break::TieBreak;
 
 /// Items the [`prunable!`] macro expands to; not part of the public API.
 #[doc(hidden)]

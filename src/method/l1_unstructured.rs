@@ -7,6 +7,7 @@ use super::checks::{check_dense, check_same_shape, contiguous_copy};
 use super::{Amount, Builtin, PruningMethod, PruningType};
 use crate::error::Result;
 use crate::kernels::select::{fast_path_applies, prune_mask, zero_by_topk, MaskDefault, Order};
+use crate::tie_break::TieBreak;
 
 /// Prunes the `k` entries with the smallest absolute value.
 ///
@@ -33,6 +34,9 @@ use crate::kernels::select::{fast_path_applies, prune_mask, zero_by_topk, MaskDe
 pub struct L1Unstructured {
     #[serde(deserialize_with = "super::deserialize_valid_amount")]
     amount: Amount,
+    /// Absent from serialized forms when it is the default.
+    #[serde(default, skip_serializing_if = "TieBreak::is_pytorch")]
+    ties: TieBreak,
 }
 
 impl L1Unstructured {
@@ -48,12 +52,35 @@ impl L1Unstructured {
     /// assert!(L1Unstructured::new(-1).is_err());
     /// ```
     pub fn new(amount: impl Into<Amount>) -> Result<Self> {
-        Ok(Self { amount: amount.into().validate()? })
+        Ok(Self { amount: amount.into().validate()?, ties: TieBreak::PyTorch })
     }
 
     /// How much the method prunes.
     pub fn amount(&self) -> Amount {
         self.amount
+    }
+
+    /// The method with another rule for entries tied at the threshold: see [`TieBreak`]
+    /// (the default, [`TieBreak::PyTorch`], gives PyTorch's masks; [`TieBreak::LowestIndex`]
+    /// is faster where ties straddle the cut on large CPU tensors, and not PyTorch's mask there).
+    ///
+    /// ```
+    /// use tch_prune::{L1Unstructured, TieBreak};
+    ///
+    /// let fast = L1Unstructured::new(0.3)?.with_tie_break(TieBreak::LowestIndex);
+    /// assert_eq!(fast.tie_break(), TieBreak::LowestIndex);
+    /// assert_eq!(L1Unstructured::new(0.3)?.tie_break(), TieBreak::PyTorch);
+    /// # Ok::<(), tch_prune::PruneError>(())
+    /// ```
+    ///
+    /// PyTorch equivalent: none (PyTorch always keeps `topk`'s entries).
+    pub fn with_tie_break(self, ties: TieBreak) -> Self {
+        Self { ties, ..self }
+    }
+
+    /// How entries tied at the threshold go.
+    pub fn tie_break(&self) -> TieBreak {
+        self.ties
     }
 }
 
@@ -78,7 +105,8 @@ impl PruningMethod for L1Unstructured {
             // across the threshold it declines, see `crate::kernels::select`), libtorch's `topk`
             // otherwise, as PyTorch.
             let default = MaskDefault::Tensor(default_mask);
-            if let Some(mask) = prune_mask(importance, k, Order::SmallestMagnitude, default)? {
+            let smallest = Order::SmallestMagnitude;
+            if let Some(mask) = prune_mask(importance, k, smallest, default, self.ties)? {
                 return Ok(mask);
             }
         }
@@ -98,8 +126,8 @@ impl PruningMethod for L1Unstructured {
         PruningType::Unstructured
     }
 
-    fn magnitude_amount(&self) -> Option<Builtin<Amount>> {
-        Some(Builtin(self.amount))
+    fn magnitude_amount(&self) -> Option<Builtin<(Amount, TieBreak)>> {
+        Some(Builtin((self.amount, self.ties)))
     }
 }
 
@@ -114,7 +142,7 @@ impl L1Unstructured {
         if k == 0 || !fast_path_applies(importance, ones) {
             return Ok(None);
         }
-        match prune_mask(importance, k, Order::SmallestMagnitude, ones)? {
+        match prune_mask(importance, k, Order::SmallestMagnitude, ones, self.ties)? {
             Some(mask) => Ok(Some(mask)),
             // Magnitudes tie across the threshold: `topk` decides, on ones built here.
             None => prune_smallest(importance, k, like.f_ones_like()?.f_contiguous()?).map(Some),

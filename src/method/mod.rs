@@ -55,6 +55,7 @@ mod sealed {
 use tch::Tensor;
 
 use crate::error::Result;
+use crate::tie_break::TieBreak;
 
 /// A way of choosing which entries of a tensor to prune.
 ///
@@ -119,7 +120,8 @@ pub trait PruningMethod: fmt::Debug + Send {
     fn pruning_type(&self) -> PruningType;
 
     /// For methods that prune the `amount` entries of smallest magnitude (like
-    /// [`L1Unstructured`]): that amount. Global pruning uses it to select across tensors
+    /// [`L1Unstructured`]): that amount, and how entries tied at the threshold go
+    /// ([`TieBreak`]). Containers and global pruning use it to select in place, across tensors,
     /// without concatenating them. The default, `None`, always works.
     ///
     /// Sealed: only the crate can build a [`Builtin`] value, so a method outside the crate can
@@ -145,7 +147,7 @@ pub trait PruningMethod: fmt::Debug + Send {
     /// }
     /// ```
     #[doc(hidden)]
-    fn magnitude_amount(&self) -> Option<Builtin<Amount>> {
+    fn magnitude_amount(&self) -> Option<Builtin<(Amount, TieBreak)>> {
         None
     }
 
@@ -226,7 +228,7 @@ impl<M: PruningMethod + ?Sized> PruningMethod for Box<M> {
         (**self).pruning_type()
     }
 
-    fn magnitude_amount(&self) -> Option<Builtin<Amount>> {
+    fn magnitude_amount(&self) -> Option<Builtin<(Amount, TieBreak)>> {
         (**self).magnitude_amount()
     }
 

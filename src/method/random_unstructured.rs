@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::kernels::select::{
     fast_path_applies, prune_mask, random_mask, zero_by_topk, MaskDefault, Order,
 };
+use crate::tie_break::TieBreak;
 
 /// Prunes `k` entries chosen uniformly at random.
 ///
@@ -147,7 +148,8 @@ impl PruningMethod for RandomUnstructured {
         // set; where draws tie across the threshold `topk` itself decides), libtorch's `topk`
         // otherwise. The copy of the default mask is only made on the `topk` path (the fast path
         // writes its own).
-        if let Some(mask) = prune_mask(&draws, k, Order::LargestValue, default)? {
+        if let Some(mask) = prune_mask(&draws, k, Order::LargestValue, default, TieBreak::PyTorch)?
+        {
             return Ok(mask);
         }
         prune_largest_draws(&draws, k, contiguous_copy(default_mask)?)
@@ -187,7 +189,7 @@ impl RandomUnstructured {
             return Ok(None);
         }
         let draws = importance.f_rand_like()?;
-        match prune_mask(&draws, k, Order::LargestValue, ones)? {
+        match prune_mask(&draws, k, Order::LargestValue, ones, TieBreak::PyTorch)? {
             Some(mask) => Ok(Some(mask)),
             None => prune_largest_draws(&draws, k, like.f_ones_like()?.f_contiguous()?).map(Some),
         }

@@ -6,6 +6,7 @@ use tch::{Kind, Tensor};
 
 use crate::error::{PruneError, Result};
 use crate::kernels::select::{prune_mask, zero_smallest_signed, MaskDefault, Order};
+use crate::tie_break::TieBreak;
 
 /// How the mask of a movement-pruned parameter is computed, named after the reference's
 /// `--pruning_method` values.
@@ -162,7 +163,9 @@ pub(crate) fn magnitude(weight: &Tensor, t: f64) -> Result<Tensor> {
         return Ok(weight.f_ones_like()?);
     }
     let default = MaskDefault::Ones(weight.kind(), weight.device());
-    if let Some(mask) = prune_mask(weight, prune, Order::SmallestMagnitude, default)? {
+    if let Some(mask) =
+        prune_mask(weight, prune, Order::SmallestMagnitude, default, TieBreak::PyTorch)?
+    {
         return Ok(mask);
     }
     Ok(keep_all_but_smallest(&[&weight.f_abs()?], prune)?.remove(0))

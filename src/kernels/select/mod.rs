@@ -69,6 +69,7 @@ use tch::{Device, Kind, Tensor};
 use crate::amount::Amount;
 use crate::error::Result;
 use crate::kernels::{with_slice, with_slice_mut, with_slices, with_slices_mut};
+use crate::tie_break::TieBreak;
 use keys::{FloatKey, MaskElem};
 
 /// Tensors with fewer entries than this are selected with libtorch's `topk`, like PyTorch;
@@ -141,13 +142,22 @@ fn select_into<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     parts: &[Part<'_, F, T>],
     outs: &mut [&mut [T]],
     k_of: impl Fn(u64) -> Result<u64>,
+    ties: TieBreak,
 ) -> Result<Outcome> {
-    if let Some(outcome) = window::select_windowed::<F, T, LARGEST>(parts, outs, &k_of)? {
+    if let Some(outcome) = window::select_windowed::<F, T, LARGEST>(parts, outs, &k_of, ties)? {
         return Ok(outcome);
     }
     let (k, cut) = radix::exact_cut::<F, T, LARGEST>(parts, &k_of)?;
     if cut.straddles {
-        return Ok(Outcome::TiesStraddle);
+        match ties {
+            TieBreak::LowestIndex if cut.needed < cut.equal => {
+                radix::write_lowest_index::<F, T, LARGEST>(parts, outs, cut.threshold, cut.needed);
+                return Ok(Outcome::Written);
+            }
+            // A cut among NaN keys of different payloads: key order decides, as everywhere.
+            TieBreak::LowestIndex => {}
+            _ => return Ok(Outcome::TiesStraddle),
+        }
     }
     for (part, out) in parts.iter().zip(outs.iter_mut()) {
         if k == 0 {
@@ -172,8 +182,9 @@ fn select_exact<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     parts: &[Part<'_, F, T>],
     outs: &mut [&mut [T]],
     k_of: impl Fn(u64) -> Result<u64>,
+    ties: TieBreak,
 ) -> Result<Outcome> {
-    match select_into::<F, T, LARGEST>(parts, outs, &k_of)? {
+    match select_into::<F, T, LARGEST>(parts, outs, &k_of, ties)? {
         Outcome::TiesStraddle if REPLAY_IS_LIBTORCHS => {
             replay::select_like_topk::<F, T, LARGEST>(parts, outs, k_of)
         }
@@ -218,6 +229,7 @@ pub(crate) fn prune_mask(
     k: i64,
     order: Order,
     default: MaskDefault<'_>,
+    ties: TieBreak,
 ) -> Result<Option<Tensor>> {
     if !fast_path_applies(scores, default) || k <= 0 {
         return Ok(None);
@@ -232,15 +244,17 @@ pub(crate) fn prune_mask(
     let (k, default) = (k as u64, default.as_ref());
     let done = match (scores.kind(), order) {
         (Kind::Float, Order::SmallestMagnitude) => {
-            prune_mask_typed::<f32, false>(&scores, k, default, &mut out)
+            prune_mask_typed::<f32, false>(&scores, k, default, &mut out, ties)
         }
         (Kind::Float, Order::LargestValue) => {
-            prune_mask_typed::<f32, true>(&scores, k, default, &mut out)
+            prune_mask_typed::<f32, true>(&scores, k, default, &mut out, ties)
         }
         (_, Order::SmallestMagnitude) => {
-            prune_mask_typed::<f64, false>(&scores, k, default, &mut out)
+            prune_mask_typed::<f64, false>(&scores, k, default, &mut out, ties)
         }
-        (_, Order::LargestValue) => prune_mask_typed::<f64, true>(&scores, k, default, &mut out),
+        (_, Order::LargestValue) => {
+            prune_mask_typed::<f64, true>(&scores, k, default, &mut out, ties)
+        }
     };
     Ok(done?.then_some(out))
 }
@@ -250,13 +264,14 @@ fn prune_mask_typed<F: FloatKey, const LARGEST: bool>(
     k: u64,
     default: Option<&Tensor>,
     out: &mut Tensor,
+    ties: TieBreak,
 ) -> Result<bool> {
     match out.kind() {
-        Kind::Float => prune_mask_into::<F, f32, LARGEST>(scores, k, default, out),
-        Kind::Double => prune_mask_into::<F, f64, LARGEST>(scores, k, default, out),
-        Kind::Int64 => prune_mask_into::<F, i64, LARGEST>(scores, k, default, out),
-        Kind::Int => prune_mask_into::<F, i32, LARGEST>(scores, k, default, out),
-        Kind::Uint8 => prune_mask_into::<F, u8, LARGEST>(scores, k, default, out),
+        Kind::Float => prune_mask_into::<F, f32, LARGEST>(scores, k, default, out, ties),
+        Kind::Double => prune_mask_into::<F, f64, LARGEST>(scores, k, default, out, ties),
+        Kind::Int64 => prune_mask_into::<F, i64, LARGEST>(scores, k, default, out, ties),
+        Kind::Int => prune_mask_into::<F, i32, LARGEST>(scores, k, default, out, ties),
+        Kind::Uint8 => prune_mask_into::<F, u8, LARGEST>(scores, k, default, out, ties),
         _ => Ok(false),
     }
 }
@@ -266,11 +281,12 @@ fn prune_mask_into<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     k: u64,
     default: Option<&Tensor>,
     out: &mut Tensor,
+    ties: TieBreak,
 ) -> Result<bool> {
     let run = |values: &[F], keep: Keep<'_, T>, out: &mut Tensor| {
         with_slice_mut::<T, _>(out, |o| {
             let parts = [Part { values, keep }];
-            select_exact::<F, T, LARGEST>(&parts, &mut [o], |_| Ok(k))
+            select_exact::<F, T, LARGEST>(&parts, &mut [o], |_| Ok(k), ties)
         })
     };
     let done = with_slice::<F, _>(scores, |values| match default {
@@ -306,12 +322,17 @@ pub(crate) fn global_fast_path_applies(parts: &[GlobalPart]) -> bool {
 /// is exactly 1, smallest `|t|` first): the new mask in `t`'s kind, computed in place (straddling
 /// ties decided as `topk` on the slice `t[mask == 1]` decides them), or `None` when
 /// the fast path does not apply (CPU `f32` scores and mask, large enough).
-pub(crate) fn masked_smallest(t: &Tensor, mask: &Tensor, amount: Amount) -> Result<Option<Tensor>> {
+pub(crate) fn masked_smallest(
+    t: &Tensor,
+    mask: &Tensor,
+    amount: Amount,
+    ties: TieBreak,
+) -> Result<Option<Tensor>> {
     let parts = [GlobalPart { scores: t.shallow_clone(), mask: Some(mask.shallow_clone()) }];
     if !global_fast_path_applies(&parts) {
         return Ok(None);
     }
-    Ok(select_global_smallest(&parts, amount)?.pop())
+    Ok(select_global_smallest(&parts, amount, ties)?.pop())
 }
 
 /// PyTorch's global L1 step without the concatenation: selects the `k` available entries of
@@ -320,7 +341,11 @@ pub(crate) fn masked_smallest(t: &Tensor, mask: &Tensor, amount: Amount) -> Resu
 /// the extra memory is the output masks. Where tied scores straddle the threshold, the replay
 /// of `topk` on PyTorch's concatenation decides ([`replay`]; past `u32::MAX + 1` entries,
 /// libtorch's `topk` itself: [`topk::global_smallest_by_topk`]).
-pub(crate) fn select_global_smallest(parts: &[GlobalPart], amount: Amount) -> Result<Vec<Tensor>> {
+pub(crate) fn select_global_smallest(
+    parts: &[GlobalPart],
+    amount: Amount,
+    ties: TieBreak,
+) -> Result<Vec<Tensor>> {
     let parts: Vec<GlobalPart> = parts
         .iter()
         .map(|p| {
@@ -354,7 +379,7 @@ pub(crate) fn select_global_smallest(parts: &[GlobalPart], amount: Amount) -> Re
                         Part { values, keep }
                     })
                     .collect();
-                select_exact::<f32, f32, false>(&views, outs, k_of)
+                select_exact::<f32, f32, false>(&views, outs, k_of, ties)
             })
         })
     });

@@ -21,6 +21,10 @@ pub(super) struct Cut<K> {
     /// Whether keys equal to the threshold (or NaNs, which `topk` treats as equal) would be
     /// selected only in part: then the cut is not `topk`'s choice.
     pub(super) straddles: bool,
+    /// How many of the competing keys equal to the threshold are among the `k`, and how many
+    /// there are.
+    pub(super) needed: u64,
+    pub(super) equal: u64,
 }
 
 /// Exact selection by radix: the number of entries to select and where the cut lies.
@@ -38,7 +42,8 @@ pub(super) fn exact_cut<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     }
     let k = k_of(available)?;
     if k == 0 {
-        return Ok((0, Cut { threshold: F::K::default(), straddles: false }));
+        let threshold = F::K::default();
+        return Ok((0, Cut { threshold, straddles: false, needed: 0, equal: 0 }));
     }
     let mut rank = k;
     let mut below = 0u64;
@@ -58,8 +63,9 @@ pub(super) fn exact_cut<F: FloatKey, T: MaskElem, const LARGEST: bool>(
         prefix = (prefix << DIGIT_BITS) | bucket as u64;
         if shift == 0 {
             let threshold = F::K::from_bits(prefix);
-            let straddles = straddles::<F, LARGEST>(threshold, k - below, equal, k, available);
-            return Ok((k, Cut { threshold, straddles }));
+            let needed = k - below;
+            let straddles = straddles::<F, LARGEST>(threshold, needed, equal, k, available);
+            return Ok((k, Cut { threshold, straddles, needed, equal }));
         }
         shift -= DIGIT_BITS;
         hist.fill(0);
@@ -97,6 +103,39 @@ fn histogram<F: FloatKey, T: MaskElem, const LARGEST: bool>(
                 }
             }
             available
+        }
+    }
+}
+
+/// Writes the masks of `parts` for a cut that straddles ties under
+/// [`TieBreak::LowestIndex`](crate::TieBreak::LowestIndex): every competing key below the
+/// threshold is selected, then the first `needed` competing keys equal to it, in index order
+/// (part after part).
+pub(super) fn write_lowest_index<F: FloatKey, T: MaskElem, const LARGEST: bool>(
+    parts: &[Part<'_, F, T>],
+    outs: &mut [&mut [T]],
+    threshold: F::K,
+    mut needed: u64,
+) {
+    for (part, out) in parts.iter().zip(outs.iter_mut()) {
+        match threshold.to_u64().checked_sub(1) {
+            Some(below) => write_exact::<F, T, LARGEST>(part, F::K::from_bits(below), out),
+            None => part.keep.write_unselected(out),
+        }
+    }
+    for (part, out) in parts.iter().zip(outs.iter_mut()) {
+        for (i, v) in part.values.iter().enumerate() {
+            if needed == 0 {
+                return;
+            }
+            let competes = match part.keep {
+                Keep::All(_) => true,
+                Keep::Masked(m) => m[i] == T::UNPRUNED,
+            };
+            if competes && v.key::<LARGEST>() == threshold {
+                out[i] = T::PRUNED;
+                needed -= 1;
+            }
         }
     }
 }

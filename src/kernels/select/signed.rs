@@ -6,6 +6,7 @@ use tch::{Device, Kind, Tensor};
 use super::{select_into, Keep, Outcome, Part, FAST_PATH_MIN_NUMEL};
 use crate::error::Result;
 use crate::kernels::{with_slices, with_slices_mut, SignedF32};
+use crate::tie_break::TieBreak;
 
 /// The masks (`f32`, each shaped like its part) that zero the `k` smallest values across
 /// `parts` and keep the rest, or `None` when the kernels do not apply (a part that is not a
@@ -28,7 +29,7 @@ pub(crate) fn zero_smallest_signed(parts: &[&Tensor], k: u64) -> Result<Option<V
         with_slices_mut::<f32, _>(&mut masks, |outs| {
             let views: Vec<Part<'_, SignedF32, f32>> =
                 values.iter().map(|&values| Part { values, keep: Keep::All(None) }).collect();
-            select_into::<SignedF32, f32, false>(&views, outs, |_| Ok(k))
+            select_into::<SignedF32, f32, false>(&views, outs, |_| Ok(k), TieBreak::PyTorch)
         })
     });
     match done.flatten() {

@@ -4,7 +4,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::keys::FloatKey;
-use super::radix::{exact_cut, write_exact};
+use super::radix::{exact_cut, write_exact, write_lowest_index};
 use super::window::{select_windowed, MAX_SAMPLE, SAMPLE_BLOCK};
 use super::*;
 
@@ -60,8 +60,13 @@ fn check<const LARGEST: bool>(parts: &[(Vec<f32>, Option<Vec<f32>>)], k: usize) 
     let k_of = |_| Ok(k as u64);
     let (windowed, outcome) = {
         let mut outs: Vec<&mut [f32]> = got.iter_mut().map(|o| &mut o[..]).collect();
-        let windowed = select_windowed::<f32, f32, LARGEST>(&views, &mut outs, &k_of).unwrap();
-        (windowed, select_into::<f32, f32, LARGEST>(&views, &mut outs, k_of).unwrap())
+        let windowed =
+            select_windowed::<f32, f32, LARGEST>(&views, &mut outs, &k_of, TieBreak::PyTorch)
+                .unwrap();
+        (
+            windowed,
+            select_into::<f32, f32, LARGEST>(&views, &mut outs, k_of, TieBreak::PyTorch).unwrap(),
+        )
     };
     match &expected {
         Some(expected) => {
@@ -87,7 +92,69 @@ fn check<const LARGEST: bool>(parts: &[(Vec<f32>, Option<Vec<f32>>)], k: usize) 
         }
         assert!(got == expected, "exact path, k = {k}");
     }
+    check_lowest_index::<LARGEST>(parts, k);
     windowed.is_some()
+}
+
+/// The reference under [`TieBreak::LowestIndex`]: the `k` smallest keys, equal keys in part
+/// and index order (a stable sort), never a straddle report.
+fn reference_lowest_index<const LARGEST: bool>(
+    parts: &[(Vec<f32>, Option<Vec<f32>>)],
+    k: usize,
+) -> Vec<Vec<f32>> {
+    let mut order: Vec<(u32, usize, usize)> = Vec::new();
+    for (p, (values, mask)) in parts.iter().enumerate() {
+        for (i, v) in values.iter().enumerate() {
+            if mask.as_ref().is_none_or(|m| m[i] == 1.0) {
+                order.push((v.key::<LARGEST>(), p, i));
+            }
+        }
+    }
+    order.sort();
+    let mut out: Vec<Vec<f32>> =
+        parts.iter().map(|(v, m)| m.clone().unwrap_or_else(|| vec![1.0; v.len()])).collect();
+    for &(_, p, i) in &order[..k] {
+        out[p][i] = 0.0;
+    }
+    out
+}
+
+/// The windowed pass, the whole selection and the exact path alone under
+/// [`TieBreak::LowestIndex`] all write the lowest-index reference.
+fn check_lowest_index<const LARGEST: bool>(parts: &[(Vec<f32>, Option<Vec<f32>>)], k: usize) {
+    let views = views(parts);
+    let expected = reference_lowest_index::<LARGEST>(parts, k);
+    let k_of = |_| Ok(k as u64);
+    let fresh =
+        || -> Vec<Vec<f32>> { parts.iter().map(|(v, _)| vec![f32::NAN; v.len()]).collect() };
+    let ties = TieBreak::LowestIndex;
+    let mut got = fresh();
+    let mut outs: Vec<&mut [f32]> = got.iter_mut().map(|o| &mut o[..]).collect();
+    let windowed = select_windowed::<f32, f32, LARGEST>(&views, &mut outs, &k_of, ties).unwrap();
+    if windowed.is_some() {
+        assert_eq!(windowed, Some(Outcome::Written), "lowest index, windowed, k = {k}");
+        assert!(got == expected, "lowest index, windowed, k = {k}");
+    }
+    let mut got = fresh();
+    let mut outs: Vec<&mut [f32]> = got.iter_mut().map(|o| &mut o[..]).collect();
+    let outcome = select_into::<f32, f32, LARGEST>(&views, &mut outs, k_of, ties).unwrap();
+    assert_eq!(outcome, Outcome::Written, "lowest index, k = {k}");
+    assert!(got == expected, "lowest index, k = {k}");
+    let (k_exact, cut) = exact_cut::<f32, f32, LARGEST>(&views, &k_of).unwrap();
+    let mut got = fresh();
+    let mut outs: Vec<&mut [f32]> = got.iter_mut().map(|o| &mut o[..]).collect();
+    if cut.straddles && cut.needed < cut.equal {
+        write_lowest_index::<f32, f32, LARGEST>(&views, &mut outs, cut.threshold, cut.needed);
+    } else {
+        for (view, out) in views.iter().zip(outs.iter_mut()) {
+            if k_exact == 0 {
+                view.keep.write_unselected(out);
+            } else {
+                write_exact::<f32, f32, LARGEST>(view, cut.threshold, out);
+            }
+        }
+    }
+    assert!(got == expected, "lowest index, exact path, k = {k}");
 }
 
 /// About `count` values of `k` (evenly spread) that end exactly at the end of a group of equal
@@ -105,7 +172,9 @@ fn group_ends(values: &[f32], count: usize) -> Vec<usize> {
 fn select(values: &[f32], k: u64) -> (Outcome, Vec<bool>) {
     let mut out = vec![0f32; values.len()];
     let parts = [Part::<f32, f32> { values, keep: Keep::All(None) }];
-    let outcome = select_into::<f32, f32, false>(&parts, &mut [&mut out], |_| Ok(k)).unwrap();
+    let outcome =
+        select_into::<f32, f32, false>(&parts, &mut [&mut out], |_| Ok(k), TieBreak::PyTorch)
+            .unwrap();
     (outcome, out.iter().map(|&m| m == 0.0).collect())
 }
 
@@ -154,7 +223,9 @@ fn largest_value_order_inverts() {
     let values = [0.5f32, 0.25, 0.75, 0.0];
     let mut out = [1f32; 4];
     let parts = [Part::<f32, f32> { values: &values, keep: Keep::All(None) }];
-    let outcome = select_into::<f32, f32, true>(&parts, &mut [&mut out], |_| Ok(2)).unwrap();
+    let outcome =
+        select_into::<f32, f32, true>(&parts, &mut [&mut out], |_| Ok(2), TieBreak::PyTorch)
+            .unwrap();
     assert_eq!((outcome, out), (Outcome::Written, [0.0, 1.0, 0.0, 1.0]));
 }
 
@@ -259,9 +330,10 @@ fn prune_mask_gives_topks_mask_with_and_without_straddling_ties() {
         [(&magnitudes, Order::SmallestMagnitude, false), (&draws, Order::LargestValue, true)]
     {
         for k in [1, n / 4, n / 2 - 1, n / 2, n / 2 + 1, 3 * n / 4] {
-            let Some(mask) = prune_mask(scores, k as i64, order, ones).unwrap() else {
+            let Some(mask) = prune_mask(scores, k as i64, order, ones, TieBreak::PyTorch).unwrap()
+            else {
                 // Straddling ties go to libtorch's `topk` where it does not run libstdc++.
-                assert!(!REPLAY_IS_LIBTORCHS, "k = {k}, {order:?}");
+                assert_eq!(REPLAY_IS_LIBTORCHS, false, "k = {k}, {order:?}");
                 continue;
             };
             let (_, idx) = scores.abs().reshape([-1]).topk(k as i64, 0, largest, true);
@@ -280,13 +352,13 @@ fn global_selection_spans_parts_in_order_and_skips_unavailable() {
     let parts =
         [GlobalPart { scores: a, mask: None }, GlobalPart { scores: b, mask: Some(b_mask.copy()) }];
     // Available magnitudes 0, 1, 3, 3, 3, 5, 9: five take every 3.
-    let masks = select_global_smallest(&parts, Amount::Count(5)).unwrap();
+    let masks = select_global_smallest(&parts, Amount::Count(5), TieBreak::PyTorch).unwrap();
     assert_eq!(Vec::<f32>::try_from(&masks[0]).unwrap(), vec![1.0, 0.0, 0.0, 0.0]);
     assert_eq!(Vec::<f32>::try_from(&masks[1]).unwrap(), vec![0.0, 0.0, 1.0, 0.0]);
     // Three or four take some of the three: `topk` on the available entries of the
     // concatenation decides (PyTorch's container step, replayed here).
     for k in [3, 4] {
-        let masks = select_global_smallest(&parts, Amount::Count(k)).unwrap();
+        let masks = select_global_smallest(&parts, Amount::Count(k), TieBreak::PyTorch).unwrap();
         let scores = Tensor::cat(&[parts[0].scores.shallow_clone(), parts[1].scores.copy()], 0);
         let mask = Tensor::cat(&[Tensor::ones([4], (Kind::Float, Device::Cpu)), b_mask.copy()], 0);
         let available = mask.eq(1.0);

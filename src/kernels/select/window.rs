@@ -8,6 +8,7 @@ use super::keys::{FloatKey, Key, MaskElem};
 use super::{straddles, Keep, Outcome, Part};
 use crate::error::Result;
 use crate::kernels::vectorized;
+use crate::tie_break::TieBreak;
 
 /// Entries per sampled block: one 64-byte cache line of `f32`.
 pub(super) const SAMPLE_BLOCK: usize = 16;
@@ -106,6 +107,7 @@ pub(super) fn select_windowed<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     parts: &[Part<'_, F, T>],
     outs: &mut [&mut [T]],
     k_of: &impl Fn(u64) -> Result<u64>,
+    ties: TieBreak,
 ) -> Result<Option<Outcome>> {
     // Positions are stored as `u32`.
     if parts.iter().any(|p| p.values.len() > u32::MAX as usize) {
@@ -165,13 +167,20 @@ pub(super) fn select_windowed<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     let m = (k - counts.below) as usize;
     let (threshold, less, equal) = cands.nth(m);
     let (needed, equal) = ((m - less) as u64, equal as u64);
+    // Under `TieBreak::LowestIndex`, the first `needed` tied candidates (in index order) go.
+    let mut tie_budget = None;
     if straddles::<F, LARGEST>(threshold, needed, equal, k, counts.available) {
-        return Ok(Some(Outcome::TiesStraddle));
+        match ties {
+            TieBreak::LowestIndex if needed < equal => tie_budget = Some(needed),
+            // A cut among NaN keys of different payloads: key order decides, as everywhere.
+            TieBreak::LowestIndex => {}
+            _ => return Ok(Some(Outcome::TiesStraddle)),
+        }
     }
     for (i, (part, out)) in parts.iter().zip(outs.iter_mut()).enumerate() {
         let range = cands.part_starts[i]..cands.part_starts[i + 1];
         let (positions, keys) = (&cands.positions[range.clone()], &cands.keys[range]);
-        fix_up(part, out, positions, keys, window.mid, threshold);
+        fix_up(part, out, positions, keys, window.mid, threshold, tie_budget.as_mut());
     }
     Ok(Some(Outcome::Written))
 }
@@ -179,7 +188,8 @@ pub(super) fn select_windowed<F: FloatKey, T: MaskElem, const LARGEST: bool>(
 /// Corrects the provisional cut at `mid` of one part's mask for the threshold: candidates up
 /// to it are selected (ties do not straddle it). Only candidates between `mid` and the
 /// threshold change; they are flagged 64 at a time in a vectorisable loop and handled one by
-/// one.
+/// one. With a `tie_budget` (ties straddle, [`TieBreak::LowestIndex`]), candidates below the
+/// threshold are selected, then tied ones in index order while the budget lasts.
 fn fix_up<F: FloatKey, T: MaskElem>(
     part: &Part<'_, F, T>,
     out: &mut [T],
@@ -187,7 +197,10 @@ fn fix_up<F: FloatKey, T: MaskElem>(
     keys: &[F::K],
     mid: F::K,
     threshold: F::K,
+    tie_budget: Option<&mut u64>,
 ) {
+    let strict = tie_budget.is_some();
+    let selected = |key: F::K| if strict { key < threshold } else { key <= threshold };
     // The positions to write, found first so that the writes (scattered, mostly cache
     // misses) run in a tight loop of independent stores that overlap one another.
     let mut select = Vec::new();
@@ -196,14 +209,14 @@ fn fix_up<F: FloatKey, T: MaskElem>(
     for (positions, keys) in positions.chunks(STEP).zip(keys.chunks(STEP)) {
         flags.fill(0);
         for (f, &key) in flags.iter_mut().zip(keys) {
-            *f = u8::from((key <= threshold) != (key < mid));
+            *f = u8::from(selected(key) != (key < mid));
         }
         for (w, word) in flags.chunks_exact(8).enumerate() {
             let mut bits = u64::from_le_bytes(word.try_into().unwrap_or_default());
             while bits != 0 {
                 let j = w * 8 + (bits.trailing_zeros() / 8) as usize;
                 bits &= bits - 1;
-                if keys[j] <= threshold { &mut select } else { &mut unselect }.push(positions[j]);
+                if selected(keys[j]) { &mut select } else { &mut unselect }.push(positions[j]);
             }
         }
     }
@@ -215,6 +228,15 @@ fn fix_up<F: FloatKey, T: MaskElem>(
         Keep::All(Some(d)) => unselect.iter().for_each(|&p| out[p as usize] = d[p as usize]),
         Keep::All(None) | Keep::Masked(_) => {
             unselect.iter().for_each(|&p| out[p as usize] = T::UNPRUNED)
+        }
+    }
+    if let Some(budget) = tie_budget {
+        for (&pos, _) in positions.iter().zip(keys).filter(|&(_, &key)| key == threshold) {
+            if *budget == 0 {
+                break;
+            }
+            out[pos as usize] = T::PRUNED;
+            *budget -= 1;
         }
     }
 }
