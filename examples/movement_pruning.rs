@@ -178,10 +178,11 @@ fn fine_prune(
         if let Some(mp) = &mp {
             mp.set_threshold(schedule.threshold(step))?;
         }
-        let mut loss = model.forward(&x)?.cross_entropy_for_logits(&y);
-        if let Some(mp) = &mp {
-            loss = loss + mp.regularization()? * schedule.lambda(step);
-        }
+        let task_loss = model.forward(&x)?.cross_entropy_for_logits(&y);
+        let loss = match &mp {
+            Some(mp) => task_loss + mp.regularization()? * schedule.lambda(step),
+            None => task_loss,
+        };
         opt.zero_grad();
         loss.backward();
         opt.step();
