@@ -142,6 +142,9 @@ impl State {
         }
         let scores: Vec<Tensor> =
             self.params.iter().filter_map(|p| p.scores.as_ref().map(Tensor::detach)).collect();
+        // The stored masks are written through `&mut` slices: nothing else reads them while the
+        // state is locked here (the model reads them in its refresh, after this sync, on this
+        // thread), as with the `copy_` into them that this replaces.
         let mut masks: Vec<Tensor> = self.params.iter().map(|p| p.mask.shallow_clone()).collect();
         if scores.len() != masks.len() {
             return Ok(false);
