@@ -319,6 +319,19 @@ pub enum PruneError {
         block: (i64, i64),
     },
 
+    /// A parameter under movement pruning
+    /// ([`MovementPruner`](crate::movement::MovementPruner)) was pruned again or had its
+    /// pruning removed through [`Pruner`](crate::Pruner): its mask is recomputed from the
+    /// scores on every forward, so another method's mask would be overwritten (or, after
+    /// `remove`, the pruner would refresh a mask the model no longer has). Fold it first
+    /// ([`MovementPruner::fold`](crate::movement::MovementPruner::fold)), then prune the plain
+    /// parameter. No counterpart in the reference (its masks live inside `MaskedLinear`).
+    #[error("name: {name:?} is under movement pruning; fold the MovementPruner before pruning it (or removing its pruning) another way")]
+    MovementManaged {
+        /// The parameter.
+        name: String,
+    },
+
     /// Hard masking ([`HardMask`](crate::HardMask)) got a mask with entries other than 0 and
     /// 1: multiplied into the weights again after every optimizer step, such a mask would scale
     /// the kept entries once more each time. PyTorch's reparametrization has no such limit (the

@@ -99,7 +99,10 @@ pub trait Pruner: sealed::Sealed {
     /// Makes the pruning of `name` permanent and forgets its mask.
     ///
     /// # Errors
-    /// [`PruneError::NotPruned`](crate::PruneError::NotPruned) when `name` is not pruned.
+    /// [`PruneError::NotPruned`](crate::PruneError::NotPruned) when `name` is not pruned;
+    /// [`PruneError::MovementManaged`](crate::PruneError::MovementManaged) when it is under
+    /// movement pruning (fold the [`MovementPruner`](crate::movement::MovementPruner)
+    /// instead).
     ///
     /// PyTorch equivalent: `prune.remove(module, name)`.
     fn remove(&mut self, name: &str) -> Result<()>;
@@ -132,8 +135,9 @@ pub trait Pruner: sealed::Sealed {
     /// MKL-DNN parameter, importance scores or mask); for a [`HardMask`](crate::HardMask),
     /// [`PruneError::NonBinaryMask`](crate::PruneError::NonBinaryMask) and
     /// [`PruneError::InternalOverlap`](crate::PruneError::InternalOverlap) (a variable that
-    /// cannot be written in place, such as an expanded tensor); and whatever the method
-    /// returns. Nothing changes on error.
+    /// cannot be written in place, such as an expanded tensor);
+    /// [`PruneError::MovementManaged`](crate::PruneError::MovementManaged) for a parameter
+    /// under movement pruning; and whatever the method returns. Nothing changes on error.
     ///
     /// ```
     /// use tch::{nn, Device};

@@ -65,6 +65,9 @@ impl<M: Prunable> Pruner for PrunedModel<M> {
         let index =
             self.position(name).ok_or_else(|| PruneError::NotPruned { name: name.into() })?;
         let rec = &self.pruned[index];
+        if rec.source.is_some() {
+            return Err(PruneError::MovementManaged { name: name.into() });
+        }
         let mut orig = rec.orig.shallow_clone();
         let mask = rec.mask.f_to_kind(orig.kind())?;
         let _ = tch::no_grad(|| orig.f_mul_(&mask))?;

@@ -103,6 +103,9 @@ impl<M: Prunable> PrunedModel<M> {
         let (target, orig, current, default_mask) = match self.position(name) {
             Some(index) => {
                 let rec = &self.pruned[index];
+                if rec.source.is_some() {
+                    return Err(PruneError::MovementManaged { name: name.into() });
+                }
                 let (orig, mask) = (rec.orig.shallow_clone(), rec.mask.shallow_clone());
                 // A magnitude method only ranks entries whose mask is exactly 1, where
                 // `orig * mask` is `orig` bit for bit: skip forming the product.

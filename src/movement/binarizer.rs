@@ -2,8 +2,9 @@
 //! detached mask is computed from scores (or weights) and a threshold.
 
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
+use super::select;
 use crate::error::{PruneError, Result};
 use crate::kernels::select::{prune_mask, zero_smallest_signed, MaskDefault, Order};
 use crate::tie_break::TieBreak;
@@ -102,11 +103,21 @@ pub(crate) fn keep_all_but_smallest(parts: &[&Tensor], prune: i64) -> Result<Vec
     if prune == 0 {
         return ones();
     }
+    let to_kind = |masks: Vec<Tensor>| -> Result<Vec<Tensor>> {
+        parts.iter().zip(masks).map(|(t, m)| Ok(m.f_to_kind(t.kind())?)).collect()
+    };
     if let Some(masks) = zero_smallest_signed(parts, prune as u64)? {
-        return parts.iter().zip(masks).map(|(t, m)| Ok(m.f_to_kind(t.kind())?)).collect();
+        return to_kind(masks);
     }
-    // Small, off-CPU, or ties straddling the cut: a stable descending sort keeps the lower
-    // index among equal values.
+    // Small, or ties straddling the cut: the selection that decides ties by index itself.
+    let mut outs = parts
+        .iter()
+        .map(|t| Ok(Tensor::f_empty(t.size(), (Kind::Float, Device::Cpu))?))
+        .collect::<Result<Vec<_>>>()?;
+    if select::keep_all_but_smallest_into(parts, prune as u64, &mut outs)? {
+        return to_kind(outs);
+    }
+    // Off-CPU or not `f32`: a stable descending sort keeps the lower index among equal values.
     let flat: Vec<Tensor> =
         parts.iter().map(|t| t.f_reshape([-1])).collect::<std::result::Result<_, _>>()?;
     let all = Tensor::f_cat(&flat, 0)?;
@@ -128,10 +139,23 @@ fn kept(t: f64, numel: usize) -> i64 {
     (t * numel as f64) as i64
 }
 
+/// How many scores `TopKBinarizer` prunes: all but `int(t·numel)`.
+fn top_k_pruned(t: f64, numel: usize) -> i64 {
+    numel as i64 - kept(t, numel)
+}
+
 /// `TopKBinarizer`: keeps the `int(t·numel)` largest scores.
 pub(crate) fn top_k(scores: &Tensor, t: f64) -> Result<Tensor> {
-    let n = scores.numel();
-    Ok(keep_all_but_smallest(&[scores], n as i64 - kept(t, n))?.remove(0))
+    Ok(keep_all_but_smallest(&[scores], top_k_pruned(t, scores.numel()))?.remove(0))
+}
+
+/// How many of `n` scores `--global_topk` prunes: `max(n - (int(n·t)+1), 1)`, none at `t = 1`.
+fn global_pruned(t: f64, n: usize) -> i64 {
+    if t >= 1.0 {
+        0
+    } else {
+        (n as i64 - (kept(t, n) + 1)).max(1)
+    }
 }
 
 /// `--global_topk`: keeps `S > kthvalue(cat(S), max(n - (int(n·t)+1), 1))`, i.e. all but the
@@ -139,8 +163,31 @@ pub(crate) fn top_k(scores: &Tensor, t: f64) -> Result<Tensor> {
 /// reference's threshold of −100).
 pub(crate) fn global_top_k(scores: &[&Tensor], t: f64) -> Result<Vec<Tensor>> {
     let n: usize = scores.iter().map(|s| s.numel()).sum();
-    let prune = if t >= 1.0 { 0 } else { (n as i64 - (kept(t, n) + 1)).max(1) };
-    keep_all_but_smallest(scores, prune)
+    keep_all_but_smallest(scores, global_pruned(t, n))
+}
+
+/// [`top_k`] (`global = false`, each tensor on its own) or [`global_top_k`] written into
+/// `outs` (`f32` masks shaped like the scores); `Ok(false)` when the in-place selection does
+/// not apply (see [`select::keep_all_but_smallest_into`]), possibly after writing some of the
+/// local masks: the caller then computes them all again.
+pub(crate) fn top_k_into(
+    scores: &[&Tensor],
+    t: f64,
+    global: bool,
+    outs: &mut [Tensor],
+) -> Result<bool> {
+    if global {
+        let n: usize = scores.iter().map(|s| s.numel()).sum();
+        let prune = global_pruned(t, n).clamp(0, n as i64) as u64;
+        return select::keep_all_but_smallest_into(scores, prune, outs);
+    }
+    for (s, out) in scores.iter().zip(outs.iter_mut()) {
+        let prune = top_k_pruned(t, s.numel()).max(0) as u64;
+        if !select::keep_all_but_smallest_into(&[s], prune, std::slice::from_mut(out))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// `ThresholdBinarizer(sigmoid=True)`: `σ(S) > τ`, or, when that keeps fewer than

@@ -24,6 +24,7 @@ mod pruner;
 mod regularizer;
 mod schedule;
 mod scores;
+mod select;
 mod state;
 
 pub use binarizer::Binarizer;

@@ -24,7 +24,9 @@ use crate::reparam::MaskSource;
 ///
 /// In a training loop: set the threshold from a [`ThresholdSchedule`](super::ThresholdSchedule)
 /// each step, add [`regularization`](Self::regularization) times `λ_t` to the loss for the
-/// soft and L0 variants, and [`fold`](Self::fold) at the end.
+/// soft and L0 variants, and [`fold`](Self::fold) at the end. Until then the parameters
+/// belong to the pruner: pruning one of them another way, or [`remove`](Pruner::remove) on
+/// it, fails with [`PruneError::MovementManaged`].
 ///
 /// ```
 /// use tch::nn::{self, OptimizerConfig};

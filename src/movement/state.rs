@@ -110,6 +110,13 @@ impl State {
         if self.stamp.as_ref() == Some(&stamp) {
             return Ok(());
         }
+        if tch::no_grad(|| self.compute_in_place())? {
+            for p in &mut self.params {
+                p.binary = Some(p.mask.shallow_clone());
+            }
+            self.stamp = Some(stamp);
+            return Ok(());
+        }
         let masks = tch::no_grad(|| self.compute())?;
         for (p, m) in self.params.iter_mut().zip(masks) {
             let full = self.granularity.expand(&m, &p.orig.size())?;
@@ -118,6 +125,40 @@ impl State {
         }
         self.stamp = Some(stamp);
         Ok(())
+    }
+
+    /// Top-K with per-weight scores: the masks selected straight into the stored
+    /// `<name>_mask` tensors (no new masks, no copy), which then also serve as the detached
+    /// masks of the forward; `false` when that does not apply (another variant or granularity,
+    /// masks or scores that are not contiguous CPU `f32`).
+    fn compute_in_place(&self) -> Result<bool> {
+        let global = match self.binarizer {
+            Binarizer::TopK => false,
+            Binarizer::GlobalTopK => true,
+            _ => return Ok(false),
+        };
+        if self.granularity != Granularity::Weight {
+            return Ok(false);
+        }
+        let scores: Vec<Tensor> =
+            self.params.iter().filter_map(|p| p.scores.as_ref().map(Tensor::detach)).collect();
+        // The stored masks are written through `&mut` slices: nothing else reads them while the
+        // state is locked here (the model reads them in its refresh, after this sync, on this
+        // thread), as with the `copy_` into them that this replaces.
+        let mut masks: Vec<Tensor> = self.params.iter().map(|p| p.mask.shallow_clone()).collect();
+        if scores.len() != masks.len() {
+            return Ok(false);
+        }
+        let done = binarizer::top_k_into(
+            &scores.iter().collect::<Vec<_>>(),
+            self.threshold,
+            global,
+            &mut masks,
+        )?;
+        if done {
+            masks.iter().try_for_each(bump_version)?;
+        }
+        Ok(done)
     }
 
     /// The detached evaluation masks, computed all at once (the global variant needs them
@@ -208,7 +249,29 @@ impl MaskSource for Source {
     }
 }
 
+/// Marks `t` as written (libtorch's version counter, which the model's cache of `orig * mask`
+/// and autograd check) after a write through its memory: an in-place fill of an empty view
+/// of it, which touches no entry but counts as an in-place operation.
+fn bump_version(t: &Tensor) -> Result<()> {
+    let _ = t.f_reshape([-1])?.f_narrow(0, 0, 0)?.f_fill_(0.0)?;
+    Ok(())
+}
+
 /// A scalar zero of `f32` on `device` (the regulariser of the variants that have none).
 pub(crate) fn zero(device: Device) -> Result<Tensor> {
     Ok(Tensor::f_zeros([], (Kind::Float, device))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bump_version_counts_as_a_write_and_changes_nothing() {
+        let t = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2]);
+        let before = t.internal_version();
+        tch::no_grad(|| bump_version(&t)).unwrap();
+        assert!(t.internal_version() > before);
+        assert_eq!(t, Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2]));
+    }
 }
