@@ -53,6 +53,7 @@ mod keys;
 mod radix;
 mod random;
 mod replay;
+mod sample;
 mod signed;
 mod stl;
 #[cfg(test)]

@@ -5,7 +5,8 @@ use tch::{Device, Kind, Tensor};
 
 use super::keys::FloatKey;
 use super::radix::{exact_cut, write_exact, write_lowest_index};
-use super::window::{select_windowed, MAX_SAMPLE, SAMPLE_BLOCK};
+use super::sample::{MAX_SAMPLE, SAMPLE_BLOCK};
+use super::window::select_windowed;
 use super::*;
 
 /// The reference for a selection across `parts` (values, optional mask): the `k` smallest keys
