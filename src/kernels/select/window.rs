@@ -1,9 +1,9 @@
 //! The sampled selection, which decides almost every call in one pass over the tensors (see
 //! the [module documentation](super)): a sample's quantiles give a window of keys that holds the
 //! threshold ([`super::sample`]), one fused pass writes the mask cut provisionally at the
-//! estimate and collects the
-//! entries inside the window, and the few between the estimate and the true threshold are
-//! rewritten. When the window misses, the caller runs the exact selection ([`super::radix`]).
+//! estimate and collects the entries inside the window, and the few between the estimate and
+//! the true threshold are rewritten (under [`TieBreak::LowestIndex`], straddling ties too).
+//! When the window misses, the caller runs the exact selection ([`super::radix`]).
 
 use super::keys::{FloatKey, Key, MaskElem};
 use super::sample::{sample_keys, window, Window};
