@@ -8,6 +8,10 @@
 //! scripts/env.sh cargo bench --bench compare_pytorch -- 5 lenet  # 5 repeats, some workloads
 //! ```
 //!
+//! `l1_lowest_index` and `global_all_lowest_index` run `l1_unstructured` and `global_all` with
+//! the crate's opt-in `TieBreak::LowestIndex` (not PyTorch's mask where ties straddle the cut);
+//! their PyTorch column is PyTorch's own algorithm, the same as in those two rows.
+//!
 //! Both sides use the same number of threads (libtorch's default: one per core). Every workload
 //! but `forward` (which has its own warm-up calls) runs once untimed before the timed repeats,
 //! on both sides: the first run of a process pays for first-touch page faults on memory that
@@ -44,11 +48,13 @@ use std::time::Instant;
 
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
-use tch_prune::{prunable, L1Unstructured, PrunedModel, Pruner};
+use tch_prune::{prunable, L1Unstructured, PrunedModel, Pruner, TieBreak};
 
-const WORKLOADS: [&str; 9] = [
+const WORKLOADS: [&str; 11] = [
     "l1_unstructured",
+    "l1_lowest_index",
     "global_all",
+    "global_all_lowest_index",
     "global_qkv",
     "random_unstructured",
     "ln_structured",
@@ -181,6 +187,7 @@ fn run_workload(name: &str, repeats: usize) -> tch_prune::Result<Vec<f64>> {
                 m.l1_unstructured(w, 0.4, None)?;
             }
         }
+        let lowest = TieBreak::LowestIndex;
         let start = Instant::now();
         match name {
             "l1_unstructured" => {
@@ -188,7 +195,18 @@ fn run_workload(name: &str, repeats: usize) -> tch_prune::Result<Vec<f64>> {
                     m.l1_unstructured(w, 0.4, None)?;
                 }
             }
+            // The opt-in tie rule (not PyTorch's mask where ties straddle the cut; the
+            // PyTorch side runs `l1_unstructured` / `global_all`).
+            "l1_lowest_index" => {
+                for w in &all {
+                    m.apply(w, L1Unstructured::new(0.4)?.with_tie_break(lowest), None)?;
+                }
+            }
             "global_all" => m.global_unstructured(&all, L1Unstructured::new(0.2)?, &[])?,
+            "global_all_lowest_index" => {
+                let method = L1Unstructured::new(0.2)?.with_tie_break(lowest);
+                m.global_unstructured(&all, method, &[])?
+            }
             "global_qkv" => m.global_unstructured(&qkv, L1Unstructured::new(0.2)?, &[])?,
             "random_unstructured" => {
                 for w in &all {
