@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::select;
 use crate::error::{PruneError, Result};
-use crate::kernels::select::{prune_mask, zero_smallest_signed, MaskDefault, Order};
+use crate::kernels::select::{
+    keep_all_but_smallest_into, prune_mask, zero_smallest_signed, MaskDefault, Order,
+};
 use crate::tie_break::TieBreak;
 
 /// How the mask of a movement-pruned parameter is computed, named after the reference's
@@ -114,7 +115,7 @@ pub(crate) fn keep_all_but_smallest(parts: &[&Tensor], prune: i64) -> Result<Vec
         .iter()
         .map(|t| Ok(Tensor::f_empty(t.size(), (Kind::Float, Device::Cpu))?))
         .collect::<Result<Vec<_>>>()?;
-    if select::keep_all_but_smallest_into(parts, prune as u64, &mut outs)? {
+    if keep_all_but_smallest_into(parts, prune as u64, &mut outs)? {
         return to_kind(outs);
     }
     // Off-CPU or not `f32`: a stable descending sort keeps the lower index among equal values.
@@ -168,7 +169,7 @@ pub(crate) fn global_top_k(scores: &[&Tensor], t: f64) -> Result<Vec<Tensor>> {
 
 /// [`top_k`] (`global = false`, each tensor on its own) or [`global_top_k`] written into
 /// `outs` (`f32` masks shaped like the scores); `Ok(false)` when the in-place selection does
-/// not apply (see [`select::keep_all_but_smallest_into`]), possibly after writing some of the
+/// not apply (see [`keep_all_but_smallest_into`]), possibly after writing some of the
 /// local masks: the caller then computes them all again.
 pub(crate) fn top_k_into(
     scores: &[&Tensor],
@@ -179,11 +180,11 @@ pub(crate) fn top_k_into(
     if global {
         let n: usize = scores.iter().map(|s| s.numel()).sum();
         let prune = global_pruned(t, n).clamp(0, n as i64) as u64;
-        return select::keep_all_but_smallest_into(scores, prune, outs);
+        return keep_all_but_smallest_into(scores, prune, outs);
     }
     for (s, out) in scores.iter().zip(outs.iter_mut()) {
         let prune = top_k_pruned(t, s.numel()).max(0) as u64;
-        if !select::keep_all_but_smallest_into(&[s], prune, std::slice::from_mut(out))? {
+        if !keep_all_but_smallest_into(&[s], prune, std::slice::from_mut(out))? {
             return Ok(false);
         }
     }

@@ -24,7 +24,6 @@ mod pruner;
 mod regularizer;
 mod schedule;
 mod scores;
-mod select;
 mod state;
 
 pub use binarizer::Binarizer;

@@ -55,6 +55,7 @@ mod random;
 mod replay;
 mod sample;
 mod signed;
+mod signed_in_place;
 mod stl;
 #[cfg(test)]
 mod tests;
@@ -63,6 +64,7 @@ mod window;
 
 pub(crate) use random::random_mask;
 pub(crate) use signed::zero_smallest_signed;
+pub(crate) use signed_in_place::keep_all_but_smallest_into;
 pub(crate) use topk::zero_by_topk;
 
 use tch::{Device, Kind, Tensor};

@@ -118,10 +118,7 @@ pub(super) fn write_lowest_index<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     mut needed: u64,
 ) {
     for (part, out) in parts.iter().zip(outs.iter_mut()) {
-        match threshold.to_u64().checked_sub(1) {
-            Some(below) => write_exact::<F, T, LARGEST>(part, F::K::from_bits(below), out),
-            None => part.keep.write_unselected(out),
-        }
+        write_where(part, out, |v| v.key::<LARGEST>() < threshold);
     }
     for (part, out) in parts.iter().zip(outs.iter_mut()) {
         for (i, v) in part.values.iter().enumerate() {
@@ -141,27 +138,39 @@ pub(super) fn write_lowest_index<F: FloatKey, T: MaskElem, const LARGEST: bool>(
 }
 
 /// Writes the mask of `part` for a cut that does not straddle ties: every competing key up to
-/// the threshold is selected, so one straight zip per case, which the compiler vectorises.
+/// the threshold is selected.
 pub(super) fn write_exact<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     part: &Part<'_, F, T>,
     threshold: F::K,
     out: &mut [T],
 ) {
+    write_where(part, out, |v| v.key::<LARGEST>() <= threshold);
+}
+
+/// Writes the mask of `part`: the competing entries whose value is `selected` get 0, the others
+/// what their [`Keep`] says. One straight zip per case, which the compiler vectorises (with
+/// `selected` inlined).
+#[inline(always)]
+pub(super) fn write_where<F: FloatKey, T: MaskElem>(
+    part: &Part<'_, F, T>,
+    out: &mut [T],
+    selected: impl Fn(&F) -> bool,
+) {
     let (zero, one) = (T::PRUNED, T::UNPRUNED);
     match part.keep {
         Keep::All(None) => {
             for (o, v) in out.iter_mut().zip(part.values) {
-                *o = if v.key::<LARGEST>() <= threshold { zero } else { one };
+                *o = if selected(v) { zero } else { one };
             }
         }
         Keep::All(Some(d)) => {
             for ((o, v), &d) in out.iter_mut().zip(part.values).zip(d) {
-                *o = if v.key::<LARGEST>() <= threshold { zero } else { d };
+                *o = if selected(v) { zero } else { d };
             }
         }
         Keep::Masked(m) => {
             for ((o, v), &m) in out.iter_mut().zip(part.values).zip(m) {
-                *o = if m == one && v.key::<LARGEST>() <= threshold { zero } else { m };
+                *o = if m == one && selected(v) { zero } else { m };
             }
         }
     }

@@ -13,6 +13,7 @@
 //! [`Outcome::TiesStraddle`] and go to libtorch.
 
 use super::keys::{FloatKey, Key, MaskElem, Packable};
+use super::radix::write_where;
 use super::stl::{heap_offer, make_heap, nth_element};
 use super::{Keep, Outcome, Part};
 use crate::error::Result;
@@ -186,25 +187,7 @@ fn write_below<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     threshold: F::K,
     out: &mut [T],
 ) {
-    let below = |v: &F| canonical::<F, LARGEST>(v.key::<LARGEST>()) < threshold;
-    let (zero, one) = (T::PRUNED, T::UNPRUNED);
-    match part.keep {
-        Keep::All(None) => {
-            for (o, v) in out.iter_mut().zip(part.values) {
-                *o = if below(v) { zero } else { one };
-            }
-        }
-        Keep::All(Some(d)) => {
-            for ((o, v), &d) in out.iter_mut().zip(part.values).zip(d) {
-                *o = if below(v) { zero } else { d };
-            }
-        }
-        Keep::Masked(m) => {
-            for ((o, v), &m) in out.iter_mut().zip(part.values).zip(m) {
-                *o = if m == one && below(v) { zero } else { m };
-            }
-        }
-    }
+    write_where(part, out, |v| canonical::<F, LARGEST>(v.key::<LARGEST>()) < threshold);
 }
 
 #[cfg(test)]

@@ -9,15 +9,12 @@ use super::sample::{MAX_SAMPLE, SAMPLE_BLOCK};
 use super::window::select_windowed;
 use super::*;
 
-/// The reference for a selection across `parts` (values, optional mask): the `k` smallest keys
-/// among the competing entries (mask exactly 1), unselected entries keeping their mask value
-/// (1 without a mask); `None` where keys equal to the `k`-th straddle it (or the `k`-th is a
-/// NaN and some entry stays unselected): only `topk` may decide those.
-fn reference<const LARGEST: bool>(
+/// The competing entries (mask exactly 1) of `parts` as (key, part, index), sorted: by key,
+/// equal keys in part and index order.
+fn competing_in_order<const LARGEST: bool>(
     parts: &[(Vec<f32>, Option<Vec<f32>>)],
-    k: usize,
-) -> Option<Vec<Vec<f32>>> {
-    let mut order: Vec<(u32, usize, usize)> = Vec::new();
+) -> Vec<(u32, usize, usize)> {
+    let mut order = Vec::new();
     for (p, (values, mask)) in parts.iter().enumerate() {
         for (i, v) in values.iter().enumerate() {
             if mask.as_ref().is_none_or(|m| m[i] == 1.0) {
@@ -26,6 +23,18 @@ fn reference<const LARGEST: bool>(
         }
     }
     order.sort();
+    order
+}
+
+/// The reference for a selection across `parts` (values, optional mask): the `k` smallest keys
+/// among the competing entries (mask exactly 1), unselected entries keeping their mask value
+/// (1 without a mask); `None` where keys equal to the `k`-th straddle it (or the `k`-th is a
+/// NaN and some entry stays unselected): only `topk` may decide those.
+fn reference<const LARGEST: bool>(
+    parts: &[(Vec<f32>, Option<Vec<f32>>)],
+    k: usize,
+) -> Option<Vec<Vec<f32>>> {
+    let order = competing_in_order::<LARGEST>(parts);
     if k > 0 {
         let threshold = order[k - 1].0;
         let up_to = order.iter().filter(|&&(key, ..)| key <= threshold).count();
@@ -103,15 +112,7 @@ fn reference_lowest_index<const LARGEST: bool>(
     parts: &[(Vec<f32>, Option<Vec<f32>>)],
     k: usize,
 ) -> Vec<Vec<f32>> {
-    let mut order: Vec<(u32, usize, usize)> = Vec::new();
-    for (p, (values, mask)) in parts.iter().enumerate() {
-        for (i, v) in values.iter().enumerate() {
-            if mask.as_ref().is_none_or(|m| m[i] == 1.0) {
-                order.push((v.key::<LARGEST>(), p, i));
-            }
-        }
-    }
-    order.sort();
+    let order = competing_in_order::<LARGEST>(parts);
     let mut out: Vec<Vec<f32>> =
         parts.iter().map(|(v, m)| m.clone().unwrap_or_else(|| vec![1.0; v.len()])).collect();
     for &(_, p, i) in &order[..k] {

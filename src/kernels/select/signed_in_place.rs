@@ -1,13 +1,13 @@
-//! The Top-K selection of movement pruning: masks that zero the `prune` smallest scores across
-//! one or more `f32` tensors (signed order), written straight into the caller's mask tensors,
-//! with the tie rule of a stable descending sort (among equal scores straddling the cut, the
-//! lower index is kept) decided here rather than by a sort.
+//! The Top-K selection of movement pruning (`crate::movement`): masks that zero the `prune`
+//! smallest scores across one or more `f32` tensors (signed order), written straight into the
+//! caller's mask tensors, with the tie rule of the reference's stable descending sort (among
+//! equal scores straddling the cut, the lower index is kept) decided here rather than by a sort.
 //!
-//! The crate's selection kernels (`kernels::select`) hand straddling ties to a sort, which is
-//! right for PyTorch parity (only `topk` knows its choice) but costly here: on BERT-base-sized
-//! scores (85 M) a global cut straddles ties often (a few `f32` values per ulp near the
-//! threshold), and the stable sort of the concatenation then took 17–24 s. Here ties cost
-//! nothing extra:
+//! The rest of this module decides straddling ties as PyTorch's `topk` does (or lowest index
+//! *pruned* first, `TieBreak::LowestIndex`) and writes fresh masks; movement pruning needs the
+//! opposite tie rule and refreshes 85 M scores' masks in place every step, where a global cut
+//! straddles ties often (a few `f32` values per ulp near the threshold: the stable sort of the
+//! concatenation it replaced took 17–24 s). Here ties cost nothing extra:
 //!
 //! 1. **Sample** keys from evenly spaced 64-byte blocks; their quantiles give an estimate `mid`
 //!    of the threshold key and a window `[lo, hi]` that holds it with overwhelming probability.
