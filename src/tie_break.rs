@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which entries go when several entries tie at the threshold of [`L1Unstructured`] (alone, in
-/// a container, or in global pruning) and only some of them are to be pruned.
+/// Which entries go when several entries tie at the threshold of
+/// [`L1Unstructured`](crate::L1Unstructured) (alone, in a container, or in global pruning) and
+/// only some of them are to be pruned.
 ///
 /// A fresh `f32` initialisation has 2^24 distinct values, so with a few million weights two
 /// entries often share the cut-off value; after prune, `remove`, prune, every zeroed entry
