@@ -77,7 +77,9 @@
 //! every zeroed entry ties at 0), the selection libtorch's CPU `topk` runs on what PyTorch calls
 //! it on (the tensor, a container's still-unpruned slice, or global pruning's concatenation) is
 //! replayed step for step (libstdc++'s `nth_element` or heap selection), so ties resolve exactly
-//! as in PyTorch, without `topk`'s copies and sort. [`RandomUnstructured`] draws `rand_like` as
+//! as in PyTorch, without `topk`'s copies and sort ([`TieBreak::LowestIndex`] is the opt-in
+//! that decides them lowest index first instead: faster, not PyTorch's mask where ties
+//! straddle). [`RandomUnstructured`] draws `rand_like` as
 //! PyTorch does at every size; [`RandomUnstructured::with_hashed_draws`] gives up PyTorch's
 //! seeded masks for speed on large CPU tensors (keys hashed from entry indices: uniform, exact
 //! and reproducible under `tch::manual_seed`).
