@@ -62,6 +62,11 @@ pub(super) fn select_like_topk<F: FloatKey, T: MaskElem, const LARGEST: bool>(
         }
         return Ok(Outcome::Written);
     }
+    if k > available {
+        // Not reachable through the crate's callers (their counts are validated against the
+        // available entries); libtorch's `topk` reports it should it ever happen.
+        return Ok(Outcome::TiesStraddle);
+    }
     let less = |a: &<F::K as Packable>::Packed, b: &<F::K as Packable>::Packed| {
         F::K::key_of(a) < F::K::key_of(b)
     };
