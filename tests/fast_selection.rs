@@ -1,22 +1,16 @@
 //! The linear-time selection (large CPU f32/f64 tensors) against libtorch's `topk`, which
 //! PyTorch uses: the same masks, ties at the threshold included (where tied entries straddle
-//! it, `topk` itself decides), and `RandomUnstructured`'s opt-in hashed draws.
+//! it, the replay of `topk`'s selection decides), and `RandomUnstructured`'s opt-in hashed draws.
 
-use std::sync::{Mutex, MutexGuard};
+mod common;
 
+use common::rng::rng_lock;
 use tch::{Device, Kind, Tensor};
 use tch_prune::{L1Unstructured, PruningMethod, RandomUnstructured};
 
 /// The size from which the crate selects in linear time (and hashes, on request, random keys);
 /// an internal tuning threshold, restated here.
 const LARGE: usize = 1 << 15;
-
-/// Serialises the tests that draw from libtorch's global generator: the test harness runs tests
-/// on parallel threads, and a draw in one test would shift the stream another test replays.
-fn rng_lock() -> MutexGuard<'static, ()> {
-    static RNG: Mutex<()> = Mutex::new(());
-    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Distinct magnitudes with random signs, shuffled: `n` entries of `kind`.
 fn distinct(n: i64, kind: Kind) -> Tensor {

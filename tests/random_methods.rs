@@ -7,19 +7,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::{Mutex, MutexGuard};
 
+use common::rng::rng_lock;
 use common::tensors::{dead_channels, distinct, tf, values, zeros};
 use tch::{Device, Kind, Tensor};
 use tch_prune::{PruningContainer, PruningMethod, RandomStructured, RandomUnstructured};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// Serialises the tests that seed or read libtorch's global generator.
-fn rng_lock() -> MutexGuard<'static, ()> {
-    static RNG: Mutex<()> = Mutex::new(());
-    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// One draw from the CPU generator, to see whether two call sequences consumed the same.
 fn next_cpu_draws() -> Vec<f64> {

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::lenet::{lenet, rng_lock, zeros, LeNet, NAMES};
+use common::lenet::{lenet, zeros, LeNet, NAMES};
+use common::rng::rng_lock;
 use tch::nn::VarStore;
 use tch_prune::{
     Amount, ConstantSparsity, Cubic, GlobalPruningMethod, GradualPruner, L1Unstructured, LayerKind,

@@ -8,8 +8,9 @@
 //! The common case: prune, `remove`, prune again, and every entry the first pruning zeroed
 //! ties at 0. Seeded `RandomUnstructured` masks of large tensors are PyTorch's too.
 
-use std::sync::{Mutex, MutexGuard};
+mod common;
 
+use common::rng::rng_lock;
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 use tch_prune::{
@@ -18,13 +19,6 @@ use tch_prune::{
 };
 
 const CPU: Device = Device::Cpu;
-
-/// Serialises the tests that draw from libtorch's global generator (the harness runs tests on
-/// parallel threads); the other tests build their values from formulas and never draw.
-fn rng_lock() -> MutexGuard<'static, ()> {
-    static RNG: Mutex<()> = Mutex::new(());
-    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 #[derive(Debug)]
 struct Net {

@@ -101,9 +101,8 @@ impl PruningMethod for L1Unstructured {
         check_same_shape("default_mask", &importance.size(), default_mask)?;
         let k = self.amount.count_for(importance.numel() as i64)?;
         if k != 0 {
-            // Linear-time selection for large CPU tensors (`topk`'s set; where magnitudes tie
-            // across the threshold it declines, see `crate::kernels::select`), libtorch's `topk`
-            // otherwise, as PyTorch.
+            // Linear-time selection for large CPU tensors (`topk`'s set, straddling ties by
+            // `self.ties`: see `crate::kernels::select`), libtorch's `topk` otherwise, as PyTorch.
             let default = MaskDefault::Tensor(default_mask);
             let smallest = Order::SmallestMagnitude;
             if let Some(mask) = prune_mask(importance, k, smallest, default, self.ties)? {
@@ -144,7 +143,7 @@ impl L1Unstructured {
         }
         match prune_mask(importance, k, Order::SmallestMagnitude, ones, self.ties)? {
             Some(mask) => Ok(Some(mask)),
-            // Magnitudes tie across the threshold: `topk` decides, on ones built here.
+            // The selection declined (see `prune_mask`): `topk` decides, on ones built here.
             None => prune_smallest(importance, k, like.f_ones_like()?.f_contiguous()?).map(Some),
         }
     }

@@ -145,8 +145,7 @@ impl PruningMethod for RandomUnstructured {
         }
         let draws = importance.f_rand_like()?;
         // The `k` largest draws are pruned: one selection pass for large CPU tensors (`topk`'s
-        // set; where draws tie across the threshold `topk` itself decides), libtorch's `topk`
-        // otherwise. The copy of the default mask is only made on the `topk` path (the fast path
+        // set, straddling ties by the replay of `topk`'s selection), libtorch's `topk` otherwise. The copy of the default mask is only made on the `topk` path (the fast path
         // writes its own).
         if let Some(mask) = prune_mask(&draws, k, Order::LargestValue, default, TieBreak::PyTorch)?
         {

@@ -1,8 +1,6 @@
 //! The PyTorch pruning tutorial's LeNet, for the recipe tests.
 #![allow(dead_code)]
 
-use std::sync::{Mutex, MutexGuard};
-
 use tch::nn::{self, VarStore};
 use tch::{Device, Kind, Tensor};
 use tch_prune::{prunable, PrunedModel, Pruner};
@@ -18,8 +16,8 @@ pub struct LeNet {
 }
 prunable!(LeNet { conv1, conv2, fc1, fc2, fc3 });
 
-/// A LeNet whose weights depend only on `seed`: two calls under [`rng_lock`] give identical
-/// models.
+/// A LeNet whose weights depend only on `seed`: two calls under [`super::rng::rng_lock`] give
+/// identical models.
 pub fn lenet(seed: i64) -> (VarStore, PrunedModel<LeNet>) {
     tch::manual_seed(seed);
     let vs = VarStore::new(Device::Cpu);
@@ -61,11 +59,4 @@ pub const NAMES: [&str; 10] = [
 
 pub fn zeros(model: &PrunedModel<LeNet>, name: &str) -> i64 {
     model.value(name).unwrap().eq(0.0).sum(Kind::Int64).int64_value(&[])
-}
-
-/// libtorch's random generator is global and tests run in parallel: a test that needs two
-/// equal models (both built by [`lenet`]) or seeded random pruning holds this for its duration.
-pub fn rng_lock() -> MutexGuard<'static, ()> {
-    static RNG: Mutex<()> = Mutex::new(());
-    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -4,4 +4,5 @@ pub mod fixtures;
 pub mod lenet;
 pub mod offline;
 pub mod python;
+pub mod rng;
 pub mod tensors;

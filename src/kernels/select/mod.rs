@@ -112,6 +112,29 @@ fn straddles<F: FloatKey, const LARGEST: bool>(
     needed < equal || (F::is_nan_key::<LARGEST>(threshold) && k < available)
 }
 
+/// What a cut does with the competing entries equal to its threshold.
+enum TieAction {
+    /// Key order decides: every one of them is selected (no straddle), or, under
+    /// [`TieBreak::LowestIndex`], the cut lies among NaN keys of different payloads.
+    ByKey,
+    /// [`TieBreak::LowestIndex`] with a straddle: the first this many, in index order (part
+    /// after part), are selected.
+    LowestIndex(u64),
+    /// Only `topk` (or its replay) may decide.
+    Straddle,
+}
+
+/// The [`TieAction`] of a cut that selects `needed` of the `equal` competing keys equal to its
+/// threshold, given whether it `straddles` ([`straddles`]) and the rule asked for.
+fn tie_action(straddles: bool, needed: u64, equal: u64, ties: TieBreak) -> TieAction {
+    match ties {
+        _ if !straddles => TieAction::ByKey,
+        TieBreak::LowestIndex if needed < equal => TieAction::LowestIndex(needed),
+        TieBreak::LowestIndex => TieAction::ByKey,
+        _ => TieAction::Straddle,
+    }
+}
+
 /// Which entries of a part compete, and what its unselected entries keep.
 #[derive(Clone, Copy)]
 enum Keep<'a, T> {
@@ -151,16 +174,13 @@ fn select_into<F: FloatKey, T: MaskElem, const LARGEST: bool>(
         return Ok(outcome);
     }
     let (k, cut) = radix::exact_cut::<F, T, LARGEST>(parts, &k_of)?;
-    if cut.straddles {
-        match ties {
-            TieBreak::LowestIndex if cut.needed < cut.equal => {
-                radix::write_lowest_index::<F, T, LARGEST>(parts, outs, cut.threshold, cut.needed);
-                return Ok(Outcome::Written);
-            }
-            // A cut among NaN keys of different payloads: key order decides, as everywhere.
-            TieBreak::LowestIndex => {}
-            _ => return Ok(Outcome::TiesStraddle),
+    match tie_action(cut.straddles, cut.needed, cut.equal, ties) {
+        TieAction::ByKey => {}
+        TieAction::LowestIndex(needed) => {
+            radix::write_lowest_index::<F, T, LARGEST>(parts, outs, cut.threshold, needed);
+            return Ok(Outcome::Written);
         }
+        TieAction::Straddle => return Ok(Outcome::TiesStraddle),
     }
     for (part, out) in parts.iter().zip(outs.iter_mut()) {
         if k == 0 {

@@ -7,7 +7,7 @@
 
 use super::keys::{FloatKey, Key, MaskElem};
 use super::sample::{sample_keys, window, Window};
-use super::{straddles, Keep, Outcome, Part};
+use super::{straddles, tie_action, Keep, Outcome, Part, TieAction};
 use crate::error::Result;
 use crate::kernels::vectorized;
 use crate::tie_break::TieBreak;
@@ -154,15 +154,12 @@ pub(super) fn select_windowed<F: FloatKey, T: MaskElem, const LARGEST: bool>(
     let (threshold, less, equal) = cands.nth(m);
     let (needed, equal) = ((m - less) as u64, equal as u64);
     // Under `TieBreak::LowestIndex`, the first `needed` tied candidates (in index order) go.
-    let mut tie_budget = None;
-    if straddles::<F, LARGEST>(threshold, needed, equal, k, counts.available) {
-        match ties {
-            TieBreak::LowestIndex if needed < equal => tie_budget = Some(needed),
-            // A cut among NaN keys of different payloads: key order decides, as everywhere.
-            TieBreak::LowestIndex => {}
-            _ => return Ok(Some(Outcome::TiesStraddle)),
-        }
-    }
+    let straddle = straddles::<F, LARGEST>(threshold, needed, equal, k, counts.available);
+    let mut tie_budget = match tie_action(straddle, needed, equal, ties) {
+        TieAction::ByKey => None,
+        TieAction::LowestIndex(needed) => Some(needed),
+        TieAction::Straddle => return Ok(Some(Outcome::TiesStraddle)),
+    };
     for (i, (part, out)) in parts.iter().zip(outs.iter_mut()).enumerate() {
         let range = cands.part_starts[i]..cands.part_starts[i + 1];
         let (positions, keys) = (&cands.positions[range.clone()], &cands.keys[range]);
