@@ -170,6 +170,13 @@ fn pruning_a_movement_parameter_another_way_is_refused_until_folded() {
     mp.set_threshold(0.5).unwrap();
     mp.refresh_masks().unwrap();
     let mask = model.mask("a.weight").unwrap().copy();
+    let snapshot = |vs: &nn::VarStore| {
+        let mut vars: Vec<(String, Tensor)> =
+            vs.variables().into_iter().map(|(n, t)| (n, t.copy())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    };
+    let before = snapshot(&vs);
     let managed =
         |e: PruneError| matches!(e, PruneError::MovementManaged { ref name } if name == "a.weight");
     assert!(managed(model.l1_unstructured("a.weight", 0.75, None).unwrap_err()));
@@ -184,6 +191,13 @@ fn pruning_a_movement_parameter_another_way_is_refused_until_folded() {
     assert_eq!(model.history("a.weight").unwrap().len(), 1);
     assert!(!model.is_parameter_pruned("b.weight"));
     assert_eq!(mp.kept_fraction().unwrap(), 0.5);
+    // The VarStore too: the same variables (names and values).
+    let after = snapshot(&vs);
+    assert_eq!(before.len(), after.len());
+    for ((n0, t0), (n1, t1)) in before.iter().zip(&after) {
+        assert_eq!(n0, n1);
+        assert!(t0.equal(t1), "{n0} changed");
+    }
     // Other parameters prune as usual; after the fold, so does the folded one.
     model.l1_unstructured("b.weight", 0.5, None).unwrap();
     mp.fold(&mut model, &vs).unwrap();
